@@ -1,0 +1,52 @@
+"""Reading and writing images with errors that name the file and the sample."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from handpose.data.sample import SampleError
+
+
+def read_rgb(path: str | Path, sample_id: str | None = None) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); a missing or unreadable file raises SampleError."""
+    path = Path(path)
+    who = f" (sample {sample_id!r})" if sample_id is not None else ""
+    if not path.is_file():
+        raise SampleError(f"{path}{who}: image file is missing")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SampleError(f"{path}{who}: image is truncated or not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def write_rgb_atomic(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
+    """Write an RGB image so that a reader never sees a half-written file (temp file, then rename)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext in (".jpg", ".jpeg") else []
+    image = np.asarray(image)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, encoded = cv2.imencode(ext, bgr, params)
+    if not ok:
+        raise OSError(f"{path}: could not encode image as {ext}")
+    write_bytes_atomic(path, encoded.tobytes())
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write bytes to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
