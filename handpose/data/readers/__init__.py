@@ -1,0 +1,1 @@
+"""Readers for the public hand datasets in their native layouts."""

@@ -1,0 +1,1 @@
+"""Evaluation protocols: top-down prediction, metrics files, comparisons."""

@@ -1,0 +1,1 @@
+"""Pose networks in plain PyTorch, one self-contained file each."""

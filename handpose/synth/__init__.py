@@ -1,0 +1,1 @@
+"""The synthetic hand generator: handpose's embedded default dataset."""

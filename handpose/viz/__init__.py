@@ -1,0 +1,1 @@
+"""Pictures people would rather look at than read: overlays, contact sheets, curves."""
