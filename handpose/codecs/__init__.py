@@ -1,1 +1,27 @@
 """Target codecs: encode keypoints to training targets, decode network output back to keypoints."""
+
+from handpose.codecs.gaussian_heatmap import GaussianHeatmapCodec
+from handpose.codecs.heatmap_decoding import (
+    DECODERS,
+    decode_argmax,
+    decode_dark,
+    decode_quarter,
+    decode_soft_argmax,
+    heatmap_decoder,
+)
+from handpose.codecs.heatmap_grid import HeatmapGrid
+from handpose.codecs.limb_masks import LIMB_GROUPS, LIMB_MASK_MODES, LimbMaskCodec
+
+__all__ = [
+    "DECODERS",
+    "GaussianHeatmapCodec",
+    "HeatmapGrid",
+    "LIMB_GROUPS",
+    "LIMB_MASK_MODES",
+    "LimbMaskCodec",
+    "decode_argmax",
+    "decode_dark",
+    "decode_quarter",
+    "decode_soft_argmax",
+    "heatmap_decoder",
+]
