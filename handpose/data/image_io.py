@@ -11,6 +11,9 @@ import numpy as np
 
 from handpose.data.sample import SampleError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def read_rgb(path: str | Path, sample_id: str | None = None) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); a missing or unreadable file raises SampleError."""
@@ -46,6 +49,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,70 @@
+"""``handpose eval``: score models on an annotated dataset, top-down on its hand boxes.
+
+``handpose eval CHECKPOINT [CHECKPOINT ...] --data FMT:PATH --out DIR`` runs each checkpoint on
+every hand of the dataset and writes metrics.json (errors in original image pixels and in pixels
+of a --norm-size crop around the hand), predictions.json (COCO keypoint results), PCK-curve PNGs
+and overlays.png; with several models, a comparison table (printed, and DIR/comparison.md) and
+PCK PNGs with every curve. A COCO results file (.json) of predictions made elsewhere (e.g.
+MediaPipe) may stand in for a checkpoint; hands it has no prediction for count as misses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate checkpoints on an annotated dataset (top-down, on the hand boxes)",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument(
+        "checkpoints", nargs="+", type=Path, metavar="CHECKPOINT",
+        help="training checkpoint (.ckpt), or COCO keypoint results (.json) to score as they are",
+    )
+    parser.add_argument(
+        "--data", required=True, metavar="FMT:PATH",
+        help="dataset as FMT:PATH[?key=value&...], e.g. coco:annotations.json or coco:test.json?joint_order=rhd_hand",
+    )
+    parser.add_argument("--out", type=Path, default=Path("eval"), metavar="DIR", help="output folder (default: eval)")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="crops per forward pass (default 32)")
+    parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N hands only")
+    parser.add_argument(
+        "--norm-size", type=int, default=256, metavar="PX",
+        help="side of the crop around each hand that the crop-pixel errors are scaled to (default 256)",
+    )
+    parser.add_argument("--overlays", type=int, default=16, metavar="N", help="hands drawn in overlays.png (default 16)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    for option in ("batch_size", "limit", "norm_size", "overlays"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            print(f"error: --{option.replace('_', '-')} must be at least 1, got {value}", file=sys.stderr)
+            return 2
+
+    import torch
+
+    from handpose.data.sample import SampleError
+    from handpose.data.spec import parse_data_spec
+    from handpose.evaluation.evaluate import comparison_tables, evaluate_checkpoints
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        spec = parse_data_spec(args.data)
+        reports = evaluate_checkpoints(
+            args.checkpoints, spec, args.out,
+            batch_size=args.batch_size, limit=args.limit, norm_size=args.norm_size,
+            overlay_count=args.overlays, device=device,
+        )
+    except (SampleError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(comparison_tables(reports))
+    print(f"\nwrote {args.out}/")
+    return 0
