@@ -1,0 +1,164 @@
+"""The torch Dataset that turns hand samples into training batches, and weighted dataset mixing.
+
+Each item is the hand cropped to ``input_size`` (randomly when augmenting, see
+:mod:`handpose.data.augment`), its heatmap targets from a codec and what is needed to map
+predictions back to the source image. Randomness depends only on (seed, epoch, index), so a run
+gives the same batches whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset, Subset, WeightedRandomSampler
+
+from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
+from handpose.data.sample import HandSample, SampleError
+from handpose.geometry.crop import crop_affine, crop_sample
+
+#: Per-channel RGB mean and standard deviation (ImageNet's, as the pretrained backbones expect).
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_image(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """RGB uint8 (..., H, W, 3) -> float32 (..., 3, H, W) with :data:`IMAGE_MEAN`/:data:`IMAGE_STD`."""
+    pixels = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
+    if pixels.dtype != torch.uint8 or pixels.ndim < 3 or pixels.shape[-1] != 3:
+        raise ValueError(f"expected an RGB uint8 image (..., H, W, 3), got {tuple(pixels.shape)} {pixels.dtype}")
+    gain = 1.0 / (255.0 * torch.tensor(IMAGE_STD).view(3, 1, 1))
+    offset = torch.tensor(IMAGE_MEAN).view(3, 1, 1) / torch.tensor(IMAGE_STD).view(3, 1, 1)
+    return pixels.movedim(-1, -3).to(torch.float32).mul_(gain).sub_(offset)
+
+
+class KeypointCodec(Protocol):
+    """What the dataset needs of a codec, e.g. :class:`handpose.codecs.GaussianHeatmapCodec`."""
+
+    def encode(self, keypoints: np.ndarray, visibility: np.ndarray) -> Mapping[str, Any]: ...
+
+
+class HandPoseDataset(Dataset):
+    """Hand samples as dicts of tensors for training or evaluation.
+
+    Items: "image" float32 (3, S, S) normalised; "heatmaps" and "weights" from ``codec.encode``;
+    "keypoints" float32 (21, 2) in crop pixels (0 where unlabelled); "visibility" int8 (21,);
+    "affine" float64 (2, 3) from the sample's image to the crop (undo with
+    :func:`~handpose.geometry.crop.uncrop_keypoints`); "flipped" bool (the crop mirrors that
+    image, so the hand shows its other side); "index" int64.
+
+    Without ``augment`` the crop is the annotated box with ``padding``. ``flip_to_right`` mirrors
+    left hands (and must agree with ``augment.flip_to_right``); hands of unknown side stay as
+    they are. Call :meth:`set_epoch` before each epoch: the epoch sits in shared memory, so
+    loader workers (persistent ones too) see it.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[HandSample],
+        codec: KeypointCodec,
+        input_size: int,
+        augment: AugmentConfig | None = None,
+        padding: float = 1.5,
+        flip_to_right: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if augment is not None and augment.flip_to_right != flip_to_right:
+            raise ValueError(
+                f"HandPoseDataset: flip_to_right={flip_to_right} but augment.flip_to_right={augment.flip_to_right}; "
+                "set both the same"
+            )
+        if input_size <= 0 or padding <= 0:
+            raise ValueError(f"HandPoseDataset: input_size and padding must be positive, got {input_size}, {padding}")
+        self.samples = samples
+        self.codec = codec
+        self.input_size = int(input_size)
+        self.augment = augment
+        self.padding = float(padding)
+        self.flip_to_right = flip_to_right
+        self.seed = int(seed)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the random draws of this epoch (deterministic per seed, epoch and index)."""
+        self._epoch.fill_(int(epoch))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.samples[index]
+        try:
+            item = self._prepare(sample, np.random.default_rng((self.seed, self.epoch, int(index))))
+        except SampleError:
+            raise
+        except Exception as error:
+            where = f"{sample.source} sample {sample.sample_id!r}"
+            if isinstance(sample.image, Path):
+                where += f" (file {sample.image})"
+            raise SampleError(f"{where}: could not be prepared: {type(error).__name__}: {error}") from error
+        item["index"] = torch.tensor(int(index), dtype=torch.int64)
+        return item
+
+    def _prepare(self, sample: HandSample, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        sample = replace(sample.validate(), mask=None, depth=None)  # 2D targets need neither
+        if self.augment is None:
+            box = evaluation_crop_box(sample, self.padding, self.flip_to_right)
+        else:
+            box = sample_crop_box(sample, self.augment, rng, self.padding)
+        crop = crop_sample(sample, box, self.input_size)
+        image = crop.image if self.augment is None else photometric(crop.image, self.augment, rng)
+        labelled = crop.labelled
+        keypoints = np.where(labelled[:, None], crop.keypoints_2d, 0.0)
+        targets = self.codec.encode(keypoints, crop.visibility)
+        return {
+            "image": normalize_image(image),
+            "heatmaps": torch.as_tensor(np.asarray(targets["heatmaps"]), dtype=torch.float32),
+            "weights": torch.as_tensor(np.asarray(targets["weights"]), dtype=torch.float32),
+            "keypoints": torch.as_tensor(keypoints, dtype=torch.float32),
+            "visibility": torch.as_tensor(np.asarray(crop.visibility), dtype=torch.int8),
+            "affine": torch.as_tensor(crop_affine(box, self.input_size)),
+            "flipped": torch.tensor(box.flip),
+        }
+
+
+def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:
+    """Call ``set_epoch`` on every dataset inside ``dataset`` (through ConcatDataset and Subset)."""
+    if isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            set_dataset_epoch(part, epoch)
+    elif isinstance(dataset, Subset):
+        set_dataset_epoch(dataset.dataset, epoch)
+    elif hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+
+
+def mixed_loader_parts(
+    datasets: Sequence[Dataset], weights: Sequence[float], num_samples: int, seed: int = 0
+) -> tuple[ConcatDataset, WeightedRandomSampler]:
+    """A dataset and sampler that draw from ``datasets`` in the proportions ``weights``.
+
+    As Hand4Whole mixes datasets in a batch: each draw picks dataset d with probability
+    weights[d] / sum(weights), whatever its size, then one of its samples uniformly (with
+    replacement). Pass both to a DataLoader (``sampler=``); ``num_samples`` draws make an epoch.
+    Give the datasets different seeds, or sample i of each would get the same random crop.
+    """
+    if len(datasets) != len(weights) or not datasets:
+        raise ValueError(f"need one weight per dataset, got {len(datasets)} datasets and {len(weights)} weights")
+    sizes = [len(d) for d in datasets]
+    if min(sizes) == 0:
+        raise ValueError(f"cannot mix an empty dataset (sizes {sizes})")
+    if not all(np.isfinite(w) and w > 0 for w in weights):
+        raise ValueError(f"mixing weights must be positive and finite, got {list(weights)}")
+    per_sample = np.concatenate([np.full(n, w / (n * sum(weights))) for n, w in zip(sizes, weights)])
+    generator = torch.Generator().manual_seed(int(seed))
+    sampler = WeightedRandomSampler(per_sample.tolist(), num_samples, replacement=True, generator=generator)
+    return ConcatDataset(datasets), sampler
