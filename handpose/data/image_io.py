@@ -28,6 +28,19 @@ def read_rgb(path: str | Path, sample_id: str | None = None) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_single_channel(path: str | Path, what: str, sample_id: str | None = None) -> np.ndarray:
+    """Read a label or depth map stored as ``.npy`` or a (16-bit) single-channel image, unchanged."""
+    path = Path(path)
+    who = f" (sample {sample_id!r})" if sample_id is not None else ""
+    try:
+        data = np.load(path) if path.suffix == ".npy" else cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except (OSError, ValueError) as error:
+        raise SampleError(f"{path}{who}: cannot read the {what}: {error}") from error
+    if data is None or data.ndim != 2:
+        raise SampleError(f"{path}{who}: the {what} is missing, unreadable or not a single-channel map")
+    return data
+
+
 def write_rgb_atomic(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
     """Write an RGB image so that a reader never sees a half-written file (temp file, then rename)."""
     path = Path(path)

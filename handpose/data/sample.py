@@ -54,6 +54,27 @@ class HandSample:
 
         return read_rgb(self.image, sample_id=self.sample_id)
 
+    def load_mask(self) -> np.ndarray | None:
+        """The (H, W) segmentation labels, reading the file if needed; None where absent."""
+        if self.mask is None or isinstance(self.mask, np.ndarray):
+            return self.mask
+        from handpose.data.image_io import read_single_channel
+
+        return read_single_channel(self.mask, "mask", self.sample_id)
+
+    def load_depth(self) -> np.ndarray | None:
+        """The (H, W) float32 depth in mm, decoding a dataset's packing (``extras["depth_encoding"]``)."""
+        if self.depth is None or isinstance(self.depth, np.ndarray):
+            return self.depth
+        encoding = self.extras.get("depth_encoding")
+        if encoding is not None:
+            from handpose.data.readers.depth import read_depth_mm
+
+            return read_depth_mm(self.depth, encoding)
+        from handpose.data.image_io import read_single_channel
+
+        return read_single_channel(self.depth, "depth", self.sample_id).astype(np.float32)
+
     def with_image(self, image: np.ndarray) -> "HandSample":
         """A copy holding ``image`` in memory."""
         return replace(self, image=image)

@@ -25,7 +25,6 @@ from handpose.geometry.flip import (
     mirror_intrinsics,
     mirror_matrix,
     opposite_side,
-    sample_maps,
     to_right_hand,
 )
 
@@ -51,7 +50,6 @@ __all__ = [
     "mirror_matrix",
     "opposite_side",
     "project",
-    "sample_maps",
     "to_canonical",
     "to_right_hand",
     "uncrop_keypoints",

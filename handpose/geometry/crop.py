@@ -20,7 +20,7 @@ import numpy as np
 
 from handpose.data.sample import HandSample, keypoint_box
 from handpose.geometry.camera import apply_affine, compose_affines, invert_affine
-from handpose.geometry.flip import mirror_matrix, opposite_side, sample_maps
+from handpose.geometry.flip import mirror_matrix, opposite_side
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def crop_sample(sample: HandSample, box: CropBox, output_size: int) -> HandSampl
     image = _warp(sample.load_image(), affine, output_size, cv2.INTER_LINEAR)
     mask, depth = (
         None if pixel_map is None else _warp(pixel_map, affine, output_size, cv2.INTER_NEAREST)
-        for pixel_map in sample_maps(sample)
+        for pixel_map in (sample.load_mask(), sample.load_depth())
     )
     x0, y0, x1, y1 = np.asarray(sample.box, dtype=np.float64)
     corners = apply_affine(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), affine)

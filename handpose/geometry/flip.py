@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
-from handpose.data.sample import HandSample, HandSide, SampleError
+from handpose.data.sample import HandSample, HandSide
 from handpose.geometry.camera import apply_affine, compose_affines
 
 #: Mirror of camera-frame points (x -> -x); the optical axis stays put.
@@ -57,7 +56,7 @@ def flip_sample(sample: HandSample) -> HandSample:
     extras["flipped"] = not bool(extras.get("flipped", False))
     if "crop_affine" in extras:
         extras["crop_affine"] = compose_affines(mirror[:2], extras["crop_affine"])
-    mask, depth = sample_maps(sample)
+    mask, depth = sample.load_mask(), sample.load_depth()
     keypoints_3d = None if sample.keypoints_3d is None else np.asarray(sample.keypoints_3d, dtype=np.float64)
     return replace(
         sample,
@@ -76,26 +75,3 @@ def flip_sample(sample: HandSample) -> HandSample:
 def to_right_hand(sample: HandSample) -> HandSample:
     """The sample as a right hand: left hands are mirrored, right and unknown sides are returned as is."""
     return flip_sample(sample) if sample.hand_side == "left" else sample
-
-
-def sample_maps(sample: HandSample) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The sample's mask and depth as arrays (None where absent), reading files where given.
-
-    Masks are read as stored (label PNGs); depth files must hold millimetres, either ``.npy`` or a
-    16-bit image. Datasets with encoded depth (e.g. RHD's two-channel PNGs) decode it on reading.
-    """
-    return tuple(_load_map(sample, name) for name in ("mask", "depth"))  # type: ignore[return-value]
-
-
-def _load_map(sample: HandSample, name: str) -> np.ndarray | None:
-    value = getattr(sample, name)
-    if value is None or isinstance(value, np.ndarray):
-        return value
-    where = f"{value} ({sample.source} sample {sample.sample_id!r})"
-    try:
-        data = np.load(value) if str(value).endswith(".npy") else cv2.imread(str(value), cv2.IMREAD_UNCHANGED)
-    except (OSError, ValueError) as error:
-        raise SampleError(f"{where}: cannot read the {name}: {error}") from error
-    if data is None or data.ndim != 2:
-        raise SampleError(f"{where}: the {name} is missing, unreadable or not a single-channel map")
-    return data.astype(np.float32) if name == "depth" else data
