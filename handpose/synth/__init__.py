@@ -1,1 +1,12 @@
-"""The synthetic hand generator: handpose's embedded default dataset."""
+"""The synthetic hand generator: handpose's embedded default dataset.
+
+Articulated hands with randomised shape, pose, skin, clothing, lighting, background and camera,
+ray-cast with exact labels (2D/3D keypoints, visibility by depth test, RHD-style segmentation,
+depth). :func:`generate_dataset` writes a dataset; :func:`render_scene` renders one picture in
+memory (``SynthScene.hand_samples`` turns it into :class:`~handpose.data.sample.HandSample`).
+"""
+
+from handpose.synth.generate import generate_dataset
+from handpose.synth.scene import HandLabels, SynthScene, render_scene
+
+__all__ = ["generate_dataset", "render_scene", "SynthScene", "HandLabels"]

@@ -1,0 +1,230 @@
+"""One synthetic picture: camera, one or two hands, occluders, background, and every label.
+
+Everything random in a scene is drawn from one generator seeded by (seed, index), so a scene is a
+pure function of those two numbers: the same on every machine and in every worker process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from handpose.data.sample import OCCLUDED, VISIBLE, HandSample
+from handpose.geometry.camera import backproject, intrinsics, project
+from handpose.synth.appearance import (
+    Skin,
+    ambient_occlusion,
+    sample_lighting,
+    sample_skin,
+    shade,
+    solid_looks,
+    to_srgb8,
+)
+from handpose.synth.backgrounds import BackgroundPhotos, sample_background, smooth_noise
+from handpose.synth.camera_effects import apply_camera_effects
+from handpose.synth.hand_shape import HandShape, sample_hand_shape
+from handpose.synth.kinematics import forward_kinematics
+from handpose.synth.labels import hand_box, joint_tolerances, keypoint_visibility
+from handpose.synth.poses import HandPose, sample_orientation, sample_pose
+from handpose.synth.render import EMPTY, Fragments, RoundCones, SurfacePoints, ray_grid, rasterise, surface_points
+from handpose.synth.surface import (
+    BACKGROUND,
+    NEAR_LIMIT,
+    OBJECT,
+    PERSON,
+    Body,
+    build_hand,
+    forearm_frame,
+    hand_frame_joints,
+    hand_labels,
+    sample_arm_wear,
+)
+
+TWO_HAND_FRACTION = 0.12
+OCCLUDER_FRACTION = 0.12
+#: Forearms pointing at the camera more steeply than this (cosine) are re-drawn: a body is behind the hand.
+MAX_FOREARM_TOWARDS_CAMERA = 0.45
+
+
+@dataclass
+class HandLabels:
+    """Ground truth of one hand in a scene, canonical joint order."""
+
+    side: str
+    keypoints_3d: np.ndarray  # (21, 3) mm, camera frame
+    keypoints_2d: np.ndarray  # (21, 2) pixels
+    visible: np.ndarray  # (21,) bool, by the depth test against the rendered depth
+    box: np.ndarray  # (4,) x0, y0, x1, y1 pixels
+    gesture: str
+
+
+@dataclass
+class SynthScene:
+    """A rendered image with its labels. ``depth`` is 0 and ``mask`` is 0 where there is only background."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    depth: np.ndarray  # (H, W) float32 mm, camera z
+    mask: np.ndarray  # (H, W) uint8 RHD classes
+    K: np.ndarray  # (3, 3)
+    hands: list[HandLabels] = field(default_factory=list)
+
+    def hand_samples(self, sample_id: str, source: str = "synth") -> list[HandSample]:
+        """One :class:`HandSample` per hand, holding the arrays in memory."""
+        samples = []
+        for hand in self.hands:
+            samples.append(HandSample(
+                image=self.image,
+                keypoints_2d=hand.keypoints_2d.copy(),
+                visibility=np.where(hand.visible, VISIBLE, OCCLUDED).astype(np.int8),
+                hand_side=hand.side,  # type: ignore[arg-type]
+                box=hand.box.copy(),
+                source=source,
+                sample_id=f"{sample_id}/{hand.side}",
+                keypoints_3d=hand.keypoints_3d.copy(),
+                K=self.K.copy(),
+                mask=self.mask,
+                depth=self.depth,
+                extras={"gesture": hand.gesture},
+            ))
+        return samples
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of scene ``index`` of dataset ``seed``: independent of who renders it."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+
+
+def _camera(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Webcam-like intrinsics: 45-75 degree field of view, principal point near the centre."""
+    fov = np.radians(rng.uniform(45.0, 75.0))
+    f = size / 2.0 / np.tan(fov / 2.0)
+    centre = (size - 1) / 2.0 + rng.normal(0.0, 0.015 * size, size=2)
+    return intrinsics(f, f, centre[0], centre[1])
+
+
+def _place(joints_rotated: np.ndarray, K: np.ndarray, size: int, fraction: float, centre_px: np.ndarray) -> np.ndarray:
+    """Translation putting the hand's keypoint box at ``centre_px`` with its longer side ``fraction`` of the image."""
+    lo, hi = joints_rotated.min(axis=0), joints_rotated.max(axis=0)
+    middle = (lo + hi) / 2.0
+    target = fraction * size
+    depth = K[0, 0] * max(hi[0] - lo[0], hi[1] - lo[1], 40.0) / target
+    for _ in range(3):  # perspective: rescale the distance until the projected box has the wanted size
+        depth = max(depth, NEAR_LIMIT + 80.0 + middle[2] - lo[2])
+        uv = project(joints_rotated - middle + backproject(centre_px, np.array(depth), K), K)
+        depth *= float(np.max(uv.max(axis=0) - uv.min(axis=0))) / target
+    depth = max(depth, NEAR_LIMIT + 80.0 + middle[2] - lo[2])
+    return backproject(centre_px, np.array(depth), K) - middle
+
+
+def _occluder(rng: np.random.Generator, joints: np.ndarray, scale: float) -> Body:
+    """A stick (pen, handle) or a ball between the camera and some joint."""
+    target = joints[rng.integers(len(joints))]
+    centre = target * rng.uniform(0.55, 0.9)
+    centre[2] = max(centre[2], NEAR_LIMIT + 40.0)
+    if rng.random() < 0.6:
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        half = rng.uniform(30.0, 120.0) * scale
+        radius = rng.uniform(3.0, 12.0) * scale
+        a, b, ra, rb = centre - half * direction, centre + half * direction, radius, radius * rng.uniform(0.8, 1.2)
+        a[2], b[2] = max(a[2], NEAR_LIMIT + 20.0), max(b[2], NEAR_LIMIT + 20.0)
+    else:
+        a = b = centre
+        ra = rb = rng.uniform(12.0, 35.0) * scale
+    return Body(
+        cones=RoundCones(a=a[None], b=b[None], ra=np.array([ra]), rb=np.array([rb])),
+        plates=[],
+        label=np.array([BACKGROUND], np.uint8),
+        material=np.array([OBJECT], np.int8),
+        hand=np.array([-1], np.int8),
+        palmar=np.array([[0.0, 0.0, -1.0]]),
+        nail=np.array([False]),
+    )
+
+
+@dataclass
+class _PlacedHand:
+    side: str
+    shape: HandShape
+    pose: HandPose
+    body: Body
+    joints: np.ndarray  # (21, 3) camera frame
+
+
+def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_PlacedHand]:
+    """One hand (or both, side by side) posed, oriented and framed in front of the camera."""
+    n_hands = 2 if rng.random() < TWO_HAND_FRACTION else 1
+    first_side = "left" if rng.random() < 0.5 else "right"
+    sides = [first_side, "right" if first_side == "left" else "left"][:n_hands]
+    centre = (size - 1) / 2.0 + np.clip(rng.normal(0.0, 0.09 * size, size=2), -0.2 * size, 0.2 * size)
+    if n_hands == 1:
+        fractions, centres = [float(np.clip(rng.normal(0.55, 0.14), 0.22, 0.88))], [centre]
+    else:
+        fractions = list(rng.uniform(0.3, 0.5, size=2))
+        offset = np.array([rng.uniform(0.17, 0.28) * size, rng.normal(0.0, 0.05 * size)])
+        centres = [centre - offset, centre + offset] if first_side == "right" else [centre + offset, centre - offset]
+
+    placed = []
+    for hand_index, side in enumerate(sides):
+        shape = sample_hand_shape(rng)
+        pose = sample_pose(rng, shape)
+        wear = sample_arm_wear(rng, shape)
+        for _ in range(20):
+            rotation = sample_orientation(rng)
+            forearm_axis = rotation @ forearm_frame(pose) @ np.array([0.0, -1.0, 0.0])
+            if forearm_axis[2] > -MAX_FOREARM_TOWARDS_CAMERA:
+                break
+        joints_rotated = hand_frame_joints(forward_kinematics(shape.chains, pose.fingers), side) @ rotation.T
+        translation = _place(joints_rotated, K, size, fractions[hand_index], centres[hand_index])
+        body, joints = build_hand(shape, pose, side, wear, rotation, translation, hand_index)
+        placed.append(_PlacedHand(side, shape, pose, body, joints))
+    return placed
+
+
+def _paint(
+    rng: np.random.Generator, body: Body, fragments: Fragments, points: SurfacePoints, skin: Skin, n_hands: int,
+    photos: BackgroundPhotos | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The camera's picture (RGB uint8) and the mask of the person painted into the background."""
+    size = fragments.depth.shape[0]
+    lighting = sample_lighting(rng)
+    looks = solid_looks(rng, body, [skin] * n_hands)
+    occlusion = ambient_occlusion(fragments, strength=rng.uniform(0.3, 0.7))
+    blotches = 1.0 + rng.uniform(0.03, 0.09) * smooth_noise(rng, size, int(rng.integers(6, 20)), 3)
+    colour = to_srgb8(shade(points, body, looks, lighting, occlusion, blotches))
+    background, person = sample_background(rng, size, skin, photos)
+    composite = background.reshape(-1, 3)
+    composite[points.pixels] = colour
+    return apply_camera_effects(rng, composite.reshape(size, size, 3)), person
+
+
+def render_scene(seed: int, index: int, size: int = 256, photos: BackgroundPhotos | None = None) -> SynthScene:
+    """Render scene ``index`` of the dataset drawn with ``seed``, at ``size`` x ``size`` pixels."""
+    rng = scene_rng(seed, index)
+    K = _camera(rng, size)
+    skin = sample_skin(rng)  # one person: both hands share a skin
+    hands = _place_hands(rng, K, size)
+    bodies = [hand.body for hand in hands]
+    if rng.random() < OCCLUDER_FRACTION:
+        bodies.append(_occluder(rng, hands[0].joints, hands[0].shape.scale()))
+    body = Body.concatenate(bodies)
+
+    grid = ray_grid(K, size, size)
+    fragments = rasterise(body.cones, body.plates, grid)
+    points = surface_points(fragments, body.cones, body.plates, grid)
+    image, person = _paint(rng, body, fragments, points, skin, len(hands), photos)
+
+    covered = fragments.index != EMPTY
+    mask = np.where(person, PERSON, BACKGROUND).astype(np.uint8)
+    mask[covered] = body.label[fragments.index[covered]]
+    depth = np.where(covered, fragments.depth, 0.0).astype(np.float32)
+
+    labels = []
+    for hand in hands:
+        uv = project(hand.joints, K)
+        classes = hand_labels(hand.side)
+        visible = keypoint_visibility(hand.joints, uv, depth, mask, classes, joint_tolerances(hand.shape))
+        labels.append(HandLabels(side=hand.side, keypoints_3d=hand.joints, keypoints_2d=uv, visible=visible,
+                                 box=hand_box(uv, mask, classes), gesture=hand.pose.gesture))
+    return SynthScene(image=image, depth=depth, mask=mask, K=K, hands=labels)
