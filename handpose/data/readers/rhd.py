@@ -5,7 +5,8 @@ Layout: ``<root>/<split>/anno_<split>.pickle`` with ``color/%05d.png``, ``mask/%
 maps each image index to ``xyz`` (42 x 3, metres, camera frame), ``uv_vis`` (42 x 3: u, v in
 pixels and 1 where the keypoint is visible) and ``K`` (3 x 3). The 42 joints are the left hand
 then the right, each tip to palm inside a finger (:mod:`handpose.joint_orders`, order "rhd").
-Images are 320 x 320.
+RHD's images are 320 x 320 (option ``image_size`` for other sets in this layout, e.g. handpose's
+synthetic ones), used to tell keypoints far outside the image.
 
 Each hand with at least ``min_visible_joints`` visible keypoints (RHD's flag, which is false for
 keypoints occluded or outside the frame) becomes a sample; the others are counted as excluded.
@@ -29,12 +30,20 @@ from handpose.data.sample import OCCLUDED, VISIBLE, SampleError
 from handpose.joint_orders import TWO_HAND_SIDES, hand_joints
 
 SPLITS = ("training", "evaluation")
-IMAGE_SIZE = (320, 320)
+RHD_IMAGE_SIZE = 320
 
 
-def read(path: Path, split: str | None, collector: SampleCollector, *, min_visible_joints: int | str = 10) -> None:
+def read(
+    path: Path,
+    split: str | None,
+    collector: SampleCollector,
+    *,
+    min_visible_joints: int | str = 10,
+    image_size: int | str = RHD_IMAGE_SIZE,
+) -> None:
     """RHD as distributed (anno_<split>.pickle, color/, mask/, depth/); splits training, evaluation."""
     min_visible_joints = int(min_visible_joints)  # options may come from the command line as text
+    side_px = int(image_size)
     for name in split_names(path, split, SPLITS):
         folder = path / name
         pickle_path = require_file(folder / f"anno_{name}.pickle", "RHD annotation file")
@@ -60,7 +69,7 @@ def read(path: Path, split: str | None, collector: SampleCollector, *, min_visib
                             keypoints_2d=uv_vis[:, :2],
                             visibility=np.where(visible, VISIBLE, OCCLUDED),
                             hand_side=side,
-                            image_size=IMAGE_SIZE,
+                            image_size=(side_px, side_px),
                             keypoints_3d=hand_joints(numeric_array(label.get("xyz"), (42, 3), "xyz"), "rhd", side) * 1000.0,
                             K=numeric_array(label.get("K"), (3, 3), "K"),
                             mask=existing_file(folder / "mask" / file_name),
