@@ -1,0 +1,91 @@
+"""The Lightning module: one pose network trained on heatmaps, validated in crop pixels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from handpose.data.pipeline import set_dataset_epoch
+from handpose.metrics import auc, keypoint_errors, mean_error
+from handpose.skeleton import NUM_JOINTS
+from handpose.train.build import build_codec, build_limb_codec, build_pose_model, model_heatmap_size
+from handpose.train.config import config_from_dict
+from handpose.train.objective import PoseObjective
+from handpose.train.optim import build_lr_scheduler, build_optimizer
+
+#: Thresholds the validation AUC integrates over (see :func:`handpose.metrics.auc`).
+AUC_STEPS = 20
+
+
+class PoseModule(pl.LightningModule):
+    """Builds network, codec and objective from an experiment config given as a plain dict.
+
+    The dict is saved as the checkpoint's hyperparameters, so a checkpoint alone rebuilds the
+    model and codec (:func:`handpose.train.checkpoint.load_pose_model`).
+
+    Logged: ``train_loss`` (the optimised total), for NSRM also ``train_heatmap_loss``,
+    ``train_structure_loss`` and ``structure_weight``; ``val_loss`` (the heatmap term, see
+    :mod:`handpose.train.objective`), ``val_epe_px`` (mean keypoint error in crop pixels) and
+    ``val_auc`` (PCK AUC over ``validation.auc_range_px``).
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = config_from_dict(config)
+        self.model = build_pose_model(self.config)
+        self.codec = build_codec(self.config, self.model)
+        limb_codec = None
+        if self.config.limbs is not None:
+            limb_codec = build_limb_codec(self.config, model_heatmap_size(self.config, self.model))
+        self.objective = PoseObjective(self.config.loss, self.config.limbs, limb_codec)
+        self._val_errors: list[np.ndarray] = []
+
+    def forward(self, images: torch.Tensor) -> dict:
+        return self.model(images)
+
+    def on_train_epoch_start(self) -> None:
+        # The dataset draws its augmentation from (seed, epoch, index): give it this epoch.
+        set_dataset_epoch(self.trainer.train_dataloader.dataset, self.current_epoch)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        terms = self.objective(self.model(batch["image"]), batch, self.current_epoch)
+        size = len(batch["image"])
+        self.log("train_loss", terms["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        if "structure_loss" in terms:
+            for name in ("heatmap_loss", "structure_loss"):
+                self.log(f"train_{name}", terms[name], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+            self.log("structure_weight", float(terms["structure_weight"]), on_step=False, on_epoch=True, batch_size=size)
+        return terms["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        outputs = self.model(batch["image"])
+        loss = self.objective.heatmap_loss(outputs, batch)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]), sync_dist=True)
+        keypoints, _ = self.codec.decode(outputs["heatmaps"].detach().float())
+        labelled = batch["visibility"].cpu().numpy() > 0
+        self._val_errors.append(keypoint_errors(keypoints, batch["keypoints"].cpu().numpy(), labelled))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_errors:
+            return
+        local = torch.from_numpy(np.concatenate(self._val_errors)).to(self.device)
+        self._val_errors.clear()
+        # Every process holds as many crops (the distributed sampler pads), so gathering is
+        # well defined and each process computes the same figures over the whole split.
+        errors = self.all_gather(local).reshape(-1, NUM_JOINTS).cpu().numpy()
+        low, high = self.config.validation.auc_range_px
+        # Identical on every process; sync_dist only spares the multi-process warning.
+        self.log("val_epe_px", mean_error(errors), prog_bar=True, sync_dist=True)
+        self.log("val_auc", auc(errors, low, high, AUC_STEPS), sync_dist=True)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = build_optimizer(self.model.parameters(), self.config.optimizer)
+        total_steps = self.trainer.estimated_stepping_batches  # also sets num_training_batches
+        scheduler = build_lr_scheduler(
+            optimizer, self.config.schedule, total_steps, int(self.trainer.num_training_batches)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
