@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from handpose.data.sample import HandSample
+from random_samples import random_hand_sample
 from handpose.geometry.camera import apply_affine, intrinsics, project
 from handpose.geometry.crop import (
     CropBox,
@@ -129,23 +130,7 @@ def test_a_bright_dot_lands_where_the_keypoint_goes():
 
 
 def hand_sample(rng: np.random.Generator, side: str = "left") -> HandSample:
-    K = random_camera(rng)
-    points = random_points(rng)
-    keypoints_2d = project(points, K)
-    height, width = 240, 320
-    return HandSample(
-        image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
-        keypoints_2d=keypoints_2d,
-        visibility=np.full(21, 2, dtype=np.int8),
-        hand_side=side,
-        box=np.concatenate([keypoints_2d.min(0), keypoints_2d.max(0)]),
-        source="test",
-        sample_id="hand-0",
-        keypoints_3d=points,
-        K=K,
-        mask=rng.integers(0, 3, (height, width), dtype=np.uint8),
-        depth=rng.uniform(300, 900, (height, width)).astype(np.float32),
-    )
+    return random_hand_sample(rng, random_camera(rng), random_points(rng), 240, 320, side, "hand-0")
 
 
 def test_crop_sample_keeps_2d_3d_and_camera_consistent_and_records_the_affine():

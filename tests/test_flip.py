@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from handpose.data.sample import HandSample, SampleError
+from random_samples import random_hand_sample
 from handpose.geometry.camera import intrinsics, project
 from handpose.geometry.flip import MIRROR_3D, flip_sample, mirror_intrinsics, opposite_side, to_right_hand
 
@@ -14,21 +15,7 @@ def hand_sample(seed: int = 0, side: str | None = "left") -> HandSample:
     K = intrinsics(*rng.uniform(300, 900, 2), *rng.uniform(40, 120, 2))
     K[0, 1] = rng.uniform(-5, 5)
     points = rng.normal(0, 40, (21, 3)) + [0, 0, 500]
-    keypoints_2d = project(points, K)
-    height, width = 90, 131
-    return HandSample(
-        image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
-        keypoints_2d=keypoints_2d,
-        visibility=np.full(21, 2, dtype=np.int8),
-        hand_side=side,
-        box=np.concatenate([keypoints_2d.min(0), keypoints_2d.max(0)]),
-        source="test",
-        sample_id="hand-1",
-        keypoints_3d=points,
-        K=K,
-        mask=rng.integers(0, 3, (height, width), dtype=np.uint8),
-        depth=rng.uniform(300, 900, (height, width)).astype(np.float32),
-    )
+    return random_hand_sample(rng, K, points, 90, 131, side, "hand-1")
 
 
 def test_flip_mirrors_pixels_about_the_middle_of_the_image():

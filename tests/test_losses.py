@@ -27,14 +27,7 @@ def _gaussians(batch: int = 2, joints: int = 3, size: int = 8) -> torch.Tensor:
     )
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Deterministic inputs; one torch thread, as the two CPU cores are shared."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_one_thread_torch")
 
 
 @pytest.mark.parametrize("loss_fn", HEATMAP_LOSSES)

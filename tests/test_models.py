@@ -21,14 +21,7 @@ EXPECTED_STRIDES = {"mobilenetv2_pose": 4, "unet": 1, "cpm": 8, "nsrm": 8}
 EXPECTED_STAGES = {"mobilenetv2_pose": 1, "unet": 1, "cpm": 3, "nsrm": 2}
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Deterministic inputs; one torch thread, as the two CPU cores are shared."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_one_thread_torch")
 
 
 def test_every_model_has_a_tiny_config() -> None:
