@@ -10,6 +10,7 @@ work, the 2-thread figures measure that contention (OpenMP threads wait for each
 operator), not the model: compare them only on an otherwise idle machine.
 
     .venv/bin/python benchmarks/bench_latency.py [--repeats 10] [--json results.json]
+    .venv/bin/python benchmarks/bench_latency.py --configs configs/*.yaml   # the experiments' networks
 """
 
 from __future__ import annotations
@@ -49,13 +50,28 @@ class ResizedCrop(nn.Module):
         return self.model(crops)
 
 
-def benchmark(names: list[str], repeats: int, warmup: int) -> list[dict]:
-    """One row of figures per configuration of the models named."""
+def named_models(names: list[str]) -> list[tuple[str, dict, nn.Module]]:
+    """The models named, in every configuration of :data:`CONFIGS`."""
+    return [(name, kwargs, build_model(name, **kwargs)) for name, kwargs in CONFIGS if name in names]
+
+
+def config_models(paths: list[Path]) -> list[tuple[str, dict, nn.Module]]:
+    """The networks of experiment configs, built as training builds them."""
+    from handpose.train.build import build_pose_model
+    from handpose.train.config import load_config
+
+    models = []
+    for path in paths:
+        config = load_config(path)
+        models.append((config.name, config.model_kwargs, build_pose_model(config)))
+    return models
+
+
+def benchmark(models: list[tuple[str, dict, nn.Module]], repeats: int, warmup: int) -> list[dict]:
+    """One row of figures per (name, constructor arguments, model)."""
     rows = []
-    for name, kwargs in CONFIGS:
-        if name not in names:
-            continue
-        model = build_model(name, **kwargs).eval()
+    for name, kwargs, model in models:
+        model.eval()
         row = {
             "model": name,
             "kwargs": kwargs,
@@ -88,12 +104,14 @@ def markdown_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
+    parser.add_argument("--configs", nargs="+", type=Path, help="measure these experiment configs' networks instead")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per setting")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    rows = benchmark(args.models, args.repeats, args.warmup)
+    models = config_models(args.configs) if args.configs else named_models(args.models)
+    rows = benchmark(models, args.repeats, args.warmup)
     print(markdown_table(rows))
     if args.json:
         args.json.write_text(json.dumps({"crop_size": CROP_SIZE, "torch": torch.__version__,
