@@ -6,7 +6,11 @@ depth). :func:`generate_dataset` writes a dataset; :func:`render_scene` renders 
 memory (``SynthScene.hand_samples`` turns it into :class:`~handpose.data.sample.HandSample`).
 """
 
-from handpose.synth.generate import generate_dataset
-from handpose.synth.scene import HandLabels, SynthScene, render_scene
+#: Raised whenever a change to the generator changes its images or labels, so that caches of
+#: generated sets (keyed by it) are never mistaken for the current generator's output.
+GENERATOR_VERSION = 1
 
-__all__ = ["generate_dataset", "render_scene", "SynthScene", "HandLabels"]
+from handpose.synth.generate import generate_dataset  # noqa: E402
+from handpose.synth.scene import HandLabels, SynthScene, render_scene  # noqa: E402
+
+__all__ = ["GENERATOR_VERSION", "generate_dataset", "render_scene", "SynthScene", "HandLabels"]

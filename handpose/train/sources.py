@@ -30,8 +30,10 @@ class SourceSamples:
 
 
 def synth_folder(source: SourceConfig, cache_dir: str | Path) -> Path:
-    """The cache folder of a synthetic source: one per (count, seed, size)."""
-    return Path(cache_dir) / f"synth-n{source.count}-seed{source.seed}-{source.size}px"
+    """The cache folder of a synthetic source: one per (generator version, count, seed, size)."""
+    from handpose.synth import GENERATOR_VERSION
+
+    return Path(cache_dir) / f"synth-v{GENERATOR_VERSION}-n{source.count}-seed{source.seed}-{source.size}px"
 
 
 def prepare_synth(source: SourceConfig, cache_dir: str | Path, workers: int = 1) -> Path:
