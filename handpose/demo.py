@@ -9,7 +9,6 @@ the data README as the reference.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def run_demo(
     overrides: tuple[str, ...] = (),
 ) -> DemoResult:
     """Train the default model and evaluate it; see the module docstring."""
-    from handpose.evaluation.evaluate import evaluate_checkpoints
+    from handpose.evaluation.evaluate import evaluate_checkpoints, write_json
     from handpose.train.config import SourceConfig, load_config
     from handpose.train.run import train
     from handpose.train.sources import prepare_synth
@@ -65,7 +64,7 @@ def run_demo(
     }
     summary = format_summary(reports, checkpoint, out_dir)
     write_bytes_atomic(out_dir / "summary.md", summary.encode("utf-8"))
-    write_bytes_atomic(out_dir / "summary.json", json.dumps(_headline(reports), indent=2).encode("utf-8"))
+    write_json(out_dir / "summary.json", _headline(reports))
     return DemoResult(out_dir=out_dir, checkpoint=checkpoint, reports=reports, summary=summary)
 
 

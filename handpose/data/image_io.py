@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -54,16 +57,28 @@ def write_rgb_atomic(path: str | Path, image: np.ndarray, jpeg_quality: int = 95
     write_bytes_atomic(path, encoded.tobytes())
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file in the same folder and an atomic rename."""
+@contextmanager
+def open_atomic(path: str | Path, durable: bool = False) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only once fully written: a temporary file in the same
+    folder renamed over ``path``; on an error the temporary file is removed and ``path`` untouched.
+    ``durable`` also flushes it to disk before the rename (checkpoints; not worth it per image)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write bytes to ``path`` through :func:`open_atomic`."""
+    with open_atomic(path) as f:
+        f.write(data)

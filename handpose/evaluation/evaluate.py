@@ -22,7 +22,6 @@ PNGs with every model's curve and ``comparison.md``, the table of both pixel spa
 from __future__ import annotations
 
 import json
-import pickle
 import time
 import warnings
 from collections.abc import Sequence
@@ -114,12 +113,7 @@ def predict_source(
         return keypoints, scores, {"kind": "COCO results file", "hands_matched": matched}
     from handpose.train.checkpoint import load_pose_model
 
-    if not source.is_file():
-        raise ValueError(f"{source}: checkpoint file is missing")
-    try:
-        bundle = load_pose_model(source)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise ValueError(f"{source}: not a readable checkpoint ({str(error).splitlines()[0]})") from error
+    bundle = load_pose_model(source)  # a missing or unreadable file raises ValueError naming it
     start = time.perf_counter()
     predictions = predict_with_bundle(bundle, samples, batch_size=batch_size, device=device, progress=progress)
     seconds = time.perf_counter() - start

@@ -6,8 +6,7 @@ experiment config as its hyperparameters (``hyper_parameters["config"]``).
 
 from __future__ import annotations
 
-import os
-import tempfile
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from handpose.codecs import GaussianHeatmapCodec
+from handpose.data.image_io import open_atomic
 from handpose.train.build import build_codec, build_pose_model
 from handpose.train.config import ExperimentConfig, config_from_dict
 
@@ -36,18 +36,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         if not isinstance(get_filesystem(path), LocalFileSystem):
             return super().save_checkpoint(checkpoint, path, storage_options)  # remote stores write whole objects
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with open_atomic(path, durable=True) as f:
+            torch.save(checkpoint, f)
 
 
 @dataclass
@@ -62,7 +52,12 @@ class PoseModelBundle:
 
 def load_pose_model(path: str | Path) -> PoseModelBundle:
     """Rebuild the model and codec a training checkpoint was written with, weights loaded."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: checkpoint file is missing")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from error
     try:
         config = config_from_dict(checkpoint["hyper_parameters"]["config"])
     except KeyError:
