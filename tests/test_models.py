@@ -57,6 +57,19 @@ def test_gradients_reach_the_first_layer(name: str) -> None:
     assert not unused, f"parameters outside the graph: {unused}"
 
 
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_channels_last_layout_gives_the_same_heatmaps(name: str) -> None:
+    """build_model lays weights out channels-last for speed; the layout must not change results."""
+    model = build_model(name, **TINY_CONFIGS[name]).eval()
+    first = next(p for p in model.parameters() if p.dim() == 4)
+    assert first.is_contiguous(memory_format=torch.channels_last)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        fast = model(images)["heatmaps"]
+        plain = model.to(memory_format=torch.contiguous_format)(images)["heatmaps"]
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+
+
 def test_num_joints_is_configurable() -> None:
     model = build_model("mobilenetv2_pose", num_joints=5, **TINY_CONFIGS["mobilenetv2_pose"])
     assert model(torch.randn(1, 3, 64, 64))["heatmaps"].shape == (1, 5, 16, 16)
