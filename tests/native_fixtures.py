@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,14 @@ from handpose.data.readers import stb
 from handpose.geometry.camera import intrinsics, project
 from handpose.joint_orders import from_canonical
 from handpose.skeleton import FINGERS, NUM_JOINTS
+
+
+@contextmanager
+def edited_json(path: Path) -> Iterator:
+    """A fixture file's JSON content to change in place (to break it); written back when the block ends."""
+    content = json.loads(path.read_text())
+    yield content
+    path.write_text(json.dumps(content))
 
 
 @dataclass

@@ -1,12 +1,11 @@
 """``handpose data check`` / ``data show`` and the drawing behind ``show``."""
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from native_fixtures import write_coco
+from native_fixtures import edited_json, write_coco
 
 from handpose.cli import data as data_cli
 from handpose.cli.main import build_parser, main
@@ -39,9 +38,8 @@ def test_check_reports_counts_sides_and_joint_fractions(tmp_path, capsys):
 
 def test_check_bad_sample_fails_under_error_and_is_reported_under_skip(tmp_path, capsys):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    data["annotations"][1]["keypoints"] = [1.0] * 60
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][1]["keypoints"] = [1.0] * 60
     assert main(["data", "check", "--format", "coco", str(path)]) == 1
     err = capsys.readouterr().err
     assert "images/0001.jpg#101" in err and str(path) in err and "shape (60,)" in err

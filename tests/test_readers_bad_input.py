@@ -1,14 +1,20 @@
 """Bad input: a clear SampleError naming file, sample and problem; or, under policy="skip", a
 counted skip with its reason. Never a silent drop."""
 
-import json
 import pickle
 import re
 import tempfile
 
 import numpy as np
 import pytest
-from native_fixtures import write_coco, write_coco_wholebody, write_freihand, write_panoptic_manual, write_rhd
+from native_fixtures import (
+    edited_json,
+    write_coco,
+    write_coco_wholebody,
+    write_freihand,
+    write_panoptic_manual,
+    write_rhd,
+)
 
 from handpose.data.check import check_dataset
 from handpose.data.readers import read_dataset
@@ -16,9 +22,8 @@ from handpose.data.sample import SampleError
 
 
 def _edit_annotation(path, index, **changes):
-    data = json.loads(path.read_text())
-    data["annotations"][index].update(changes)
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][index].update(changes)
     return data["images"][index]["file_name"], data["annotations"][index]["id"]
 
 
@@ -118,17 +123,15 @@ def test_rhd_label_of_the_wrong_shape(tmp_path):
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_nan_or_infinite_keypoints(tmp_path, value):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    data["annotations"][2]["keypoints"][3 * 8] = value  # index tip x (JSON written by Python allows NaN)
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][2]["keypoints"][3 * 8] = value  # index tip x (JSON written by Python allows NaN)
     _assert_error_then_skip("coco", path, "images/0002.jpg#102", "NaN or infinite values (index_tip)", len(expected))
 
 
 def test_nan_in_freihand_3d(tmp_path):
     expected = write_freihand(tmp_path, num_labels=2)
-    xyz = json.loads((tmp_path / "training_xyz.json").read_text())
-    xyz[1][0][2] = float("nan")
-    (tmp_path / "training_xyz.json").write_text(json.dumps(xyz))
+    with edited_json(tmp_path / "training_xyz.json") as xyz:
+        xyz[1][0][2] = float("nan")
     result = read_dataset("freihand", tmp_path, policy="skip")
     assert sorted(sample_id for sample_id, _ in result.skipped) == [f"training/{i:08d}" for i in (1, 3, 5, 7)]  # label 1, 4 looks
     assert all("NaN or infinite" in reason and "wrist" in reason for _, reason in result.skipped)
@@ -137,9 +140,8 @@ def test_nan_in_freihand_3d(tmp_path):
 
 def test_nan_in_an_unlabelled_joint_is_harmless(tmp_path):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    data["annotations"][0]["keypoints"][3 * 8 : 3 * 9] = [float("nan"), float("nan"), 0]
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][0]["keypoints"][3 * 8 : 3 * 9] = [float("nan"), float("nan"), 0]
     result = read_dataset("coco", path)
     assert len(result.samples) == len(expected) and result.samples[0].visibility[8] == 0
     assert np.all(np.isfinite(result.samples[0].keypoints_2d))
@@ -147,60 +149,53 @@ def test_nan_in_an_unlabelled_joint_is_harmless(tmp_path):
 
 def test_keypoints_far_outside_the_image(tmp_path):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    data["annotations"][1]["keypoints"][3 * 12] = 5000.0  # middle tip x, image 256 wide
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][1]["keypoints"][3 * 12] = 5000.0  # middle tip x, image 256 wide
     _assert_error_then_skip("coco", path, "images/0001.jpg#101", "far outside the 256x256 image", len(expected))
 
 
 def test_keypoints_slightly_outside_the_image_are_kept(tmp_path):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    data["annotations"][1]["keypoints"][3 * 12] = -40.0  # a hand cut by the frame
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][1]["keypoints"][3 * 12] = -40.0  # a hand cut by the frame
     assert len(read_dataset("coco", path).samples) == len(expected)
 
 
 def test_missing_hand_side_where_the_file_has_them(tmp_path):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    del data["annotations"][0]["hand_type"]
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        del data["annotations"][0]["hand_type"]
     _assert_error_then_skip("coco", path, "images/0000.jpg#100", "hand_type (left/right) is missing", len(expected))
 
 
 def test_coco_file_without_any_hand_side_reads_as_unknown(tmp_path):
     path, _ = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    for ann in data["annotations"]:
-        del ann["hand_type"]
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        for ann in data["annotations"]:
+            del ann["hand_type"]
     assert {s.hand_side for s in read_dataset("coco", path).samples} == {None}
 
 
 def test_panoptic_missing_is_left(tmp_path):
     expected = write_panoptic_manual(tmp_path, num_hands=2)
     label_path = tmp_path / "hand_labels" / "manual_train" / "000001_01_l.json"
-    label = json.loads(label_path.read_text())
-    del label["is_left"]
-    label_path.write_text(json.dumps(label))
+    with edited_json(label_path) as label:
+        del label["is_left"]
     message = _assert_error_then_skip("panoptic", tmp_path, "manual_train/000001_01_l", "is_left (the left/right flag) is missing", len(expected))
     assert "000001_01_l.json" in message
 
 
 def test_coco_wholebody_missing_valid_flag(tmp_path):
     path, expected = write_coco_wholebody(tmp_path)
-    data = json.loads(path.read_text())
-    del data["annotations"][0]["righthand_valid"]
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        del data["annotations"][0]["righthand_valid"]
     _assert_error_then_skip("coco_wholebody", path, "000000000005.jpg#70/right", "righthand_valid is missing", len(expected))
 
 
 def test_hand_without_labelled_keypoints(tmp_path):
     path, expected = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    data["annotations"][2]["keypoints"] = [0.0] * 63
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        data["annotations"][2]["keypoints"] = [0.0] * 63
     _assert_error_then_skip("coco", path, "images/0002.jpg#102", "no labelled keypoints", len(expected))
 
 

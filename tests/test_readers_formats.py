@@ -1,11 +1,11 @@
 """Every reader on a tiny dataset in its native layout, written by the test itself."""
 
-import json
 
 import numpy as np
 import pytest
 from native_fixtures import (
     assert_read_as_expected,
+    edited_json,
     write_coco,
     write_coco_wholebody,
     write_freihand,
@@ -50,12 +50,11 @@ def test_coco_rhd_finger_order_option(tmp_path):
 
 def test_coco_binary_flags_of_mmpose_conversions_mean_labelled(tmp_path):
     path, _ = write_coco(tmp_path)
-    data = json.loads(path.read_text())
-    for ann in data["annotations"]:
-        flat = np.array(ann["keypoints"])
-        flat[2::3] = 1
-        ann["keypoints"] = flat.tolist()
-    path.write_text(json.dumps(data))
+    with edited_json(path) as data:
+        for ann in data["annotations"]:
+            flat = np.array(ann["keypoints"])
+            flat[2::3] = 1
+            ann["keypoints"] = flat.tolist()
     sample = read_dataset("coco", path).samples[0]
     assert set(sample.visibility.tolist()) == {2}  # no flag 2 in the file: 1 means labelled
     assert set(read_dataset("coco", path, visibility="coco").samples[0].visibility.tolist()) == {1}
