@@ -248,3 +248,32 @@ def test_cli_reports_unreadable_data_naming_the_file(tmp_path, capsys):
     config_path.write_text(yaml.safe_dump(raw))
     assert main(["train", str(config_path)]) == 1
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(trained, tmp_path):
+    config, first = trained
+    # A learning rate of zero keeps the weights where init_from put them.
+    config = apply_overrides(config, [
+        f"output_dir={tmp_path / 'finetune'}", f"init_from={first.best_checkpoint}", "optimizer.lr=0.0",
+    ])
+    result = train(config)
+    assert result.resumed_from is None
+    expected = load_pose_model(first.best_checkpoint).model.state_dict()
+    actual = result.model.state_dict()
+    weights = [name for name in expected if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert weights
+    for name in weights:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    assert read_checkpoint(result.last_checkpoint)["epoch"] == 0  # a fresh run, not the first one resumed
+
+
+def test_init_from_refuses_a_checkpoint_of_another_network(trained, tmp_path):
+    config, first = trained
+    config = apply_overrides(config, [
+        f"output_dir={tmp_path / 'finetune'}", f"init_from={first.best_checkpoint}", "model.width_mult=0.5",
+    ])
+    with pytest.raises(ConfigError, match=r"init_from: .*best\.ckpt: its network does not fit"):
+        train(config)
+    missing = apply_overrides(config, [f"init_from={tmp_path / 'nothing.ckpt'}"])
+    with pytest.raises(ConfigError, match="checkpoint file is missing"):
+        train(missing)

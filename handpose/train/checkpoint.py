@@ -52,22 +52,38 @@ class PoseModelBundle:
 
 def load_pose_model(path: str | Path) -> PoseModelBundle:
     """Rebuild the model and codec a training checkpoint was written with, weights loaded."""
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: checkpoint file is missing")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from error
+    checkpoint = _read_checkpoint(path)
     try:
         config = config_from_dict(checkpoint["hyper_parameters"]["config"])
     except KeyError:
         raise ValueError(f"{path}: not a handpose training checkpoint (no config in its hyperparameters)") from None
     model = build_pose_model(config)
-    weights = {
+    model.load_state_dict(_network_weights(checkpoint))
+    model.eval()
+    return PoseModelBundle(model=model, codec=build_codec(config, model), input_size=config.codec.input_size, config=config)
+
+
+def load_network_weights(model: nn.Module, path: str | Path) -> None:
+    """Start ``model`` from the network weights of a training checkpoint (fine-tuning, as
+    ``init_from`` asks); its optimiser, schedule and epoch are left behind."""
+    try:
+        model.load_state_dict(_network_weights(_read_checkpoint(path)))
+    except RuntimeError as error:  # missing, unexpected or differently shaped weights
+        raise ValueError(f"{path}: its network does not fit this config's model ({str(error).splitlines()[0]} ...)") from None
+
+
+def _read_checkpoint(path: str | Path) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: checkpoint file is missing")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from error
+
+
+def _network_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return {
         key[len(MODEL_PREFIX):]: value
         for key, value in checkpoint["state_dict"].items()
         if key.startswith(MODEL_PREFIX)
     }
-    model.load_state_dict(weights)
-    model.eval()
-    return PoseModelBundle(model=model, codec=build_codec(config, model), input_size=config.codec.input_size, config=config)

@@ -201,6 +201,7 @@ class ExperimentConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     seed: int = 0
     output_dir: str | None = None  # None: runs/<name>
+    init_from: str | None = None  # a checkpoint whose network weights start the run (fine-tuning)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model.get("name"), str):

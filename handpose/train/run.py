@@ -11,6 +11,8 @@ Run folder layout (``output_dir``)::
 
 Launching again on the same folder resumes from ``last.ckpt`` (epoch, step, optimiser, schedule,
 early-stopping and best-checkpoint state); raise ``trainer.max_epochs`` to train further.
+``init_from`` starts a new run from another run's network weights instead (fine-tuning with a
+fresh optimiser and schedule); a resumed run ignores it, since ``last.ckpt`` holds newer weights.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch import nn
 
 from handpose.data.image_io import write_bytes_atomic
 from handpose.train.callbacks import LossCurves
-from handpose.train.checkpoint import AtomicCheckpointIO
+from handpose.train.checkpoint import AtomicCheckpointIO, load_network_weights
 from handpose.train.config import ConfigError, ExperimentConfig, config_from_dict
 from handpose.train.datamodule import PoseDataModule
 from handpose.train.module import PoseModule
@@ -59,6 +61,11 @@ def train(config: ExperimentConfig) -> TrainResult:
         _check_same_architecture(config, run_dir / "config.yaml")
     pl.seed_everything(config.seed, workers=True)
     module = PoseModule(config.to_dict())
+    if config.init_from is not None and resume_from is None:
+        try:
+            load_network_weights(module.model, config.init_from)
+        except ValueError as error:
+            raise ConfigError(f"init_from: {error}") from None
     data = PoseDataModule(config, module.codec)
     trainer = build_trainer(config)
     if trainer.is_global_zero:
