@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader
 
 from handpose.codecs import GaussianHeatmapCodec
 from handpose.data.augment import AugmentConfig
-from handpose.data.image_io import write_rgb_atomic
+from handpose.image_io import write_rgb_atomic
 from handpose.data.pipeline import HandPoseDataset
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 
 UCI_HAND = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "uci_hand"
 

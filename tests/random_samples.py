@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 from handpose.geometry.camera import project
 
 

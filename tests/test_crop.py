@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 from random_samples import random_hand_sample
 from handpose.geometry.camera import apply_affine, intrinsics, project
 from handpose.geometry.crop import (

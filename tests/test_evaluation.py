@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from handpose.cli.main import main
-from handpose.data.sample import VISIBLE, HandSample
+from handpose.structures import VISIBLE, HandSample
 from handpose.data.spec import parse_data_spec
 from handpose.evaluation.evaluate import evaluate_checkpoints, model_names, score_predictions
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results

@@ -18,7 +18,7 @@ from torch import nn
 
 from handpose.codecs import GaussianHeatmapCodec
 from handpose.data.pipeline import IMAGE_MEAN, IMAGE_STD
-from handpose.data.sample import VISIBLE, HandSample, keypoint_box
+from handpose.structures import VISIBLE, HandSample, keypoint_box
 from handpose.evaluation.topdown import predict_topdown
 from handpose.geometry.camera import apply_affine, invert_affine
 from handpose.geometry.crop import CropBox, box_around

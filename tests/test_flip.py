@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from handpose.data.sample import HandSample, SampleError
+from handpose.structures import HandSample, SampleError
 from random_samples import random_hand_sample
 from handpose.geometry.camera import intrinsics, project
 from handpose.geometry.flip import MIRROR_3D, flip_sample, mirror_intrinsics, opposite_side, to_right_hand

@@ -15,7 +15,7 @@ from handpose.data.pipeline import (
     normalize_image,
     set_dataset_epoch,
 )
-from handpose.data.sample import HandSample, SampleError
+from handpose.structures import HandSample, SampleError
 from handpose.geometry.camera import apply_affine
 from handpose.geometry.crop import box_around, uncrop_keypoints
 

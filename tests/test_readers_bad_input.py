@@ -18,7 +18,7 @@ from native_fixtures import (
 
 from handpose.data.check import check_dataset
 from handpose.data.readers import read_dataset
-from handpose.data.sample import SampleError
+from handpose.structures import SampleError
 
 
 def _edit_annotation(path, index, **changes):

@@ -67,7 +67,7 @@ def test_rhd_reads_each_visible_hand_in_mm_and_counts_hidden_ones(tmp_path):
     assert result.excluded == {"left hand with fewer than 10 visible keypoints": 1}
     assert len(read_dataset("rhd", tmp_path, min_visible_joints="22").samples) == 0  # options may be text
     sample = result.samples[0]
-    assert sample.mask is not None and sample.depth is not None and sample.extras["depth_encoding"] == "rhd"
+    assert sample.mask is not None and sample.depth is not None and sample.depth.encoding == "rhd"
 
 
 def test_rhd_depth_decoding(tmp_path):

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from native_fixtures import write_freihand
 
 from handpose.data.readers import read_dataset
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 from handpose.data.splits import group_of, split_samples
 
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}

@@ -74,7 +74,7 @@ def _check(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from handpose.data.sample import SampleError
+    from handpose.structures import SampleError
     from handpose.viz.contact_sheet import contact_sheet, write_contact_sheet
 
     if args.count < 1:
@@ -112,7 +112,7 @@ def _formats(args: argparse.Namespace) -> int:
 def _read(args: argparse.Namespace) -> ReadResult | int:
     """The dataset as read, or an exit status after printing why it could not be read."""
     from handpose.data.readers import read_dataset
-    from handpose.data.sample import SampleError
+    from handpose.structures import SampleError
 
     try:
         options = _parse_options(args.option)

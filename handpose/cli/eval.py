@@ -50,7 +50,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from handpose.data.sample import SampleError
+    from handpose.structures import SampleError
     from handpose.data.spec import parse_data_spec
     from handpose.evaluation.evaluate import comparison_tables, evaluate_checkpoints
 

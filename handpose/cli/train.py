@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     import yaml
 
-    from handpose.data.sample import SampleError
+    from handpose.structures import SampleError
     from handpose.train.config import ConfigError, load_config
 
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 from handpose.geometry.crop import CropBox, box_around
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from handpose.data.image_io import read_rgb
+from handpose.image_io import read_rgb
 from handpose.data.readers.common import POLICIES, Policy, ReadResult, describe_far_outside, joints_far_outside
-from handpose.data.sample import NOT_LABELLED, VISIBLE, HandSample, SampleError
+from handpose.structures import NOT_LABELLED, VISIBLE, HandSample, SampleError
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
 
 

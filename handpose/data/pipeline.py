@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset, WeightedRandomSampler
 
 from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
-from handpose.data.sample import HandSample, SampleError
+from handpose.structures import HandSample, SampleError
 from handpose.geometry.crop import crop_affine, crop_sample
 
 #: Per-channel RGB mean and standard deviation (ImageNet's, as the pretrained backbones expect).

@@ -13,7 +13,7 @@ import hashlib
 from collections import defaultdict
 from typing import Callable, Hashable, Mapping
 
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 
 #: The group a reader gives each sample (the image, a FreiHAND label, an STB sequence); without it, the sample alone.
 DEFAULT_GROUP = "group"

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handpose.data.image_io import write_bytes_atomic
-from handpose.data.sample import VISIBLE, HandSample, SampleError
+from handpose.image_io import write_bytes_atomic
+from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.data.spec import DataSpec, parse_data_spec
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.evaluation.topdown import predict_with_bundle

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from handpose.data.image_io import write_bytes_atomic
-from handpose.data.sample import HandSample
+from handpose.image_io import write_bytes_atomic
+from handpose.structures import HandSample
 from handpose.skeleton import NUM_JOINTS
 
 #: COCO category of the hands (the readers keep no category: every annotation is a hand).

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from handpose.codecs import GaussianHeatmapCodec
 from handpose.data.augment import evaluation_crop_box
 from handpose.data.pipeline import normalize_image
-from handpose.data.sample import HandSample
+from handpose.structures import HandSample
 from handpose.geometry.crop import CropBox, crop_affine, crop_image, uncrop_keypoints
 
 if TYPE_CHECKING:

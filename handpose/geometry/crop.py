@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from handpose.data.sample import HandSample, keypoint_box
+from handpose.structures import HandSample, keypoint_box
 from handpose.geometry.camera import apply_affine, compose_affines, invert_affine
 from handpose.geometry.flip import mirror_matrix, opposite_side
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from handpose.data.sample import HandSample, HandSide
+from handpose.structures import HandSample, HandSide
 from handpose.geometry.camera import apply_affine, compose_affines
 
 #: Mirror of camera-frame points (x -> -x); the optical axis stays put.

@@ -3,7 +3,7 @@
 Articulated hands with randomised shape, pose, skin, clothing, lighting, background and camera,
 ray-cast with exact labels (2D/3D keypoints, visibility by depth test, RHD-style segmentation,
 depth). :func:`generate_dataset` writes a dataset; :func:`render_scene` renders one picture in
-memory (``SynthScene.hand_samples`` turns it into :class:`~handpose.data.sample.HandSample`).
+memory (``SynthScene.hand_samples`` turns it into :class:`~handpose.structures.HandSample`).
 """
 
 #: Raised whenever a change to the generator changes its images or labels, so that caches of

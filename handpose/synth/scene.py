@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from handpose.data.sample import OCCLUDED, VISIBLE, HandSample
+from handpose.structures import OCCLUDED, VISIBLE, HandSample
 from handpose.geometry.camera import backproject, intrinsics, project
 from handpose.synth.appearance import (
     Skin,

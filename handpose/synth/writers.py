@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from handpose.data.image_io import write_bytes_atomic, write_rgb_atomic
-from handpose.data.sample import OCCLUDED, VISIBLE
+from handpose.image_io import write_bytes_atomic, write_rgb_atomic
+from handpose.structures import OCCLUDED, VISIBLE
 from handpose.joint_orders import TWO_HAND_SIDES, from_canonical
 from handpose.skeleton import BONES, NUM_JOINTS
 from handpose.synth.scene import SynthScene

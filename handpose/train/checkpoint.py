@@ -18,7 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from handpose.codecs import GaussianHeatmapCodec
-from handpose.data.image_io import open_atomic
+from handpose.image_io import open_atomic
 from handpose.train.build import build_codec, build_pose_model
 from handpose.train.config import ExperimentConfig, config_from_dict
 

@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy, Strategy
 from torch import nn
 
-from handpose.data.image_io import write_bytes_atomic
+from handpose.image_io import write_bytes_atomic
 from handpose.train.callbacks import LossCurves
 from handpose.train.checkpoint import AtomicCheckpointIO, load_network_weights
 from handpose.train.config import ConfigError, ExperimentConfig, config_from_dict

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from handpose.data.image_io import write_bytes_atomic
+from handpose.image_io import write_bytes_atomic
 from handpose.data.readers import read_dataset
-from handpose.data.sample import HandSample, SampleError
+from handpose.structures import HandSample, SampleError
 from handpose.data.splits import split_samples
 from handpose.train.config import DataConfig, SourceConfig
 

@@ -14,8 +14,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from handpose.data.image_io import write_rgb_atomic
-from handpose.data.sample import HandSample, SampleError
+from handpose.image_io import write_rgb_atomic
+from handpose.structures import HandSample, SampleError
 from handpose.viz.skeleton_overlay import draw_skeleton
 
 _BACKGROUND = (40, 40, 40)

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from handpose.data.image_io import write_bytes_atomic
+from handpose.image_io import write_bytes_atomic
 from handpose.metrics.pck import area_under_curve
 
 #: Loss columns spanning more than this ratio are drawn on a log scale.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from handpose.data.sample import NOT_LABELLED, OCCLUDED, VISIBLE
+from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE
 from handpose.skeleton import BONE_COLORS, BONES, JOINT_COLORS, NUM_JOINTS
 
 _SHIFT = 4  # fixed-point bits, so that points are drawn at sub-pixel positions

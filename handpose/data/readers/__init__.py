@@ -1,8 +1,8 @@
 """Readers for the public hand datasets in their native layouts.
 
 ``read_dataset(fmt, path, split=None, policy="error", **options)`` reads one dataset into
-:class:`~handpose.data.sample.HandSample` objects in the canonical joint order. ``policy="error"``
-raises a :class:`~handpose.data.sample.SampleError` (naming the file, the sample and the problem)
+:class:`~handpose.structures.HandSample` objects in the canonical joint order. ``policy="error"``
+raises a :class:`~handpose.structures.SampleError` (naming the file, the sample and the problem)
 at the first unusable sample; ``policy="skip"`` leaves such samples out and lists each with its
 reason in ``ReadResult.skipped``. Hands that a format marks as absent are counted by reason in
 ``ReadResult.excluded``. A missing or unparsable annotation file always raises.

@@ -31,7 +31,7 @@ from handpose.data.readers.common import (
     parse_hand_side,
     xywh_box,
 )
-from handpose.data.sample import SampleError
+from handpose.structures import SampleError
 from handpose.geometry.camera import intrinsics
 from handpose.joint_orders import get_order, to_canonical
 from handpose.skeleton import NUM_JOINTS

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
-from handpose.data.sample import NOT_LABELLED, OCCLUDED, VISIBLE, HandSample, SampleError, keypoint_box
+from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE, HandSample, SampleError, keypoint_box
 from handpose.geometry.camera import project
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
 

@@ -29,7 +29,7 @@ from handpose.data.readers.common import (
     project_labelled,
     split_names,
 )
-from handpose.data.sample import VISIBLE, SampleError
+from handpose.structures import VISIBLE, SampleError
 from handpose.skeleton import NUM_JOINTS
 
 SPLITS = ("training", "evaluation")

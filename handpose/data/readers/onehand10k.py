@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from handpose.data.readers.common import SampleCollector, build_sample, existing_file, require_file, split_names
-from handpose.data.sample import NOT_LABELLED, VISIBLE, SampleError
+from handpose.structures import NOT_LABELLED, VISIBLE, SampleError
 from handpose.skeleton import NUM_JOINTS
 
 SPLITS = ("Train", "Test")

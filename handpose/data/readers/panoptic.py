@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from handpose.data.readers.common import SampleCollector, build_sample, keypoint_triplets, load_json, require_dir
-from handpose.data.sample import NOT_LABELLED, OCCLUDED, VISIBLE, SampleError
+from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE, SampleError
 
 SPLITS = ("train", "test", "panopticdb")
 PANOPTICDB_FOLDER, PANOPTICDB_FILE = "hand143_panopticdb", "hands_v143_14817.json"

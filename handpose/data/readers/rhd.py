@@ -13,7 +13,7 @@ keypoints occluded or outside the frame) becomes a sample; the others are counte
 This uses the annotation's visibility counts rather than the mask, so reading needs no image.
 Keypoints not flagged visible stay labelled as occluded (1): RHD renders every joint's position.
 3D is converted to mm. ``mask`` points at the label mask (0 background, 1 person, 2-17 left hand,
-18-33 right hand); ``depth`` at the packed depth PNG (``extras["depth_encoding"] = "rhd"``, see
+18-33 right hand); ``depth`` a :class:`~handpose.data.readers.depth.PackedDepth` of the packed PNG (see
 :mod:`handpose.data.readers.depth`).
 """
 
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from handpose.data.readers.common import SampleCollector, build_sample, existing_file, numeric_array, require_file, split_names
-from handpose.data.sample import OCCLUDED, VISIBLE, SampleError
+from handpose.data.readers.depth import packed_depth
+from handpose.structures import OCCLUDED, VISIBLE, SampleError
 from handpose.joint_orders import TWO_HAND_SIDES, hand_joints
 
 SPLITS = ("training", "evaluation")
@@ -73,8 +74,8 @@ def read(
                             keypoints_3d=hand_joints(numeric_array(label.get("xyz"), (42, 3), "xyz"), "rhd", side) * 1000.0,
                             K=numeric_array(label.get("K"), (3, 3), "K"),
                             mask=existing_file(folder / "mask" / file_name),
-                            depth=existing_file(folder / "depth" / file_name),
-                            extras={"image_index": index, "depth_encoding": "rhd", "group": f"{name}/{index:05d}"},
+                            depth=packed_depth(existing_file(folder / "depth" / file_name), "rhd"),
+                            extras={"image_index": index, "group": f"{name}/{index:05d}"},
                         )
                     )
 

@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from handpose.data.readers.common import SampleCollector, build_sample, existing_file, numeric_array, project_labelled, require_dir
-from handpose.data.sample import VISIBLE, SampleError
+from handpose.data.readers.depth import packed_depth
+from handpose.structures import VISIBLE, SampleError
 from handpose.geometry.camera import intrinsics
 from handpose.joint_orders import get_order, to_canonical
 from handpose.skeleton import NUM_JOINTS
@@ -68,12 +69,11 @@ def read(path: Path, split: str | None, collector: SampleCollector) -> None:
                         image_size=IMAGE_SIZE,
                         keypoints_3d=colour_frame,
                         K=SK_COLOR_K,
-                        depth=existing_file(images / f"SK_depth_{frame}.png"),
+                        depth=packed_depth(existing_file(images / f"SK_depth_{frame}.png"), "stb"),
                         extras={
                             "sequence": sequence,
                             "frame_index": frame,
                             "root_joint": get_order("stb").root_joint,
-                            "depth_encoding": "stb",
                             "group": sequence,
                         },
                     )

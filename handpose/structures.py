@@ -1,10 +1,14 @@
-"""One sample type for every source: real datasets, the synthetic generator and inference crops."""
+"""The types every part shares, on the package's ground floor: what a hand is in the data
+(:class:`HandSample`, with its visibility flags and :class:`SampleError`) and what a model says
+about one (:class:`HandPrediction`). Nothing here imports the rest of handpose at module level, so
+data, geometry, models and inference all build on it without cycles.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -18,6 +22,12 @@ NOT_LABELLED, OCCLUDED, VISIBLE = 0, 1, 2
 
 class SampleError(ValueError):
     """A sample that cannot be used; the message names the file, the sample and the problem."""
+
+
+class DepthLoader(Protocol):
+    """A depth file that knows its own packing (e.g. :class:`handpose.data.readers.depth.PackedDepth`)."""
+
+    def load(self) -> np.ndarray: ...
 
 
 @dataclass
@@ -38,7 +48,7 @@ class HandSample:
     keypoints_3d: np.ndarray | None = None  # (21, 3) mm, camera frame
     K: np.ndarray | None = None  # (3, 3) intrinsics
     mask: Path | np.ndarray | None = None  # (H, W) uint8 segmentation labels
-    depth: Path | np.ndarray | None = None  # (H, W) float32 depth in mm
+    depth: Path | np.ndarray | DepthLoader | None = None  # (H, W) float32 depth in mm
     extras: dict = field(default_factory=dict)  # source-specific fields (subject, sequence, ...)
 
     @property
@@ -50,7 +60,7 @@ class HandSample:
         """The RGB image as a uint8 array, reading it from disk if needed."""
         if isinstance(self.image, np.ndarray):
             return self.image
-        from handpose.data.image_io import read_rgb
+        from handpose.image_io import read_rgb
 
         return read_rgb(self.image, sample_id=self.sample_id)
 
@@ -58,20 +68,17 @@ class HandSample:
         """The (H, W) segmentation labels, reading the file if needed; None where absent."""
         if self.mask is None or isinstance(self.mask, np.ndarray):
             return self.mask
-        from handpose.data.image_io import read_single_channel
+        from handpose.image_io import read_single_channel
 
         return read_single_channel(self.mask, "mask", self.sample_id)
 
     def load_depth(self) -> np.ndarray | None:
-        """The (H, W) float32 depth in mm, decoding a dataset's packing (``extras["depth_encoding"]``)."""
+        """The (H, W) float32 depth in mm; a reader's :class:`DepthLoader` decodes its dataset's packing."""
         if self.depth is None or isinstance(self.depth, np.ndarray):
             return self.depth
-        encoding = self.extras.get("depth_encoding")
-        if encoding is not None:
-            from handpose.data.readers.depth import read_depth_mm
-
-            return read_depth_mm(self.depth, encoding)
-        from handpose.data.image_io import read_single_channel
+        if not isinstance(self.depth, (str, Path)):
+            return self.depth.load()
+        from handpose.image_io import read_single_channel
 
         return read_single_channel(self.depth, "depth", self.sample_id).astype(np.float32)
 
@@ -120,3 +127,54 @@ def keypoint_box(keypoints_2d: np.ndarray, visibility: np.ndarray | None = None,
     lo, hi = kp.min(axis=0), kp.max(axis=0)
     pad = margin * float(np.max(hi - lo))
     return np.concatenate([lo - pad, hi + pad])
+
+
+@dataclass
+class HandPrediction:
+    """One hand found in one image, in that image's pixels: what every estimator and finder returns.
+
+    ``hand_side`` is the side as the hand appears in the image (a mirrored selfie shows a right hand
+    as a left one), None where nothing decided it. ``score`` is the pose confidence (mean of the
+    per-joint scores); ``hand_score`` the confidence that this is a hand of that side. 3D, where an
+    estimator predicts it: ``keypoints_3d`` root-relative in mm, ``keypoints_3d_camera`` in the
+    camera frame in mm where K is known. ``finder`` names where the hand's box came from
+    ("boxes", "whole_image", "detector", ...).
+    """
+
+    box: np.ndarray  # (4,) x0, y0, x1, y1 pixels
+    keypoints: np.ndarray  # (21, 2) pixels
+    keypoint_scores: np.ndarray  # (21,)
+    hand_side: HandSide | None = None
+    hand_score: float = 0.0
+    keypoints_3d: np.ndarray | None = None  # (21, 3) mm, root-relative
+    keypoints_3d_camera: np.ndarray | None = None  # (21, 3) mm, camera frame
+    mask: np.ndarray | None = None  # (H, W) bool, the hand's pixels
+    finder: str = ""
+    track_id: int | None = None
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.keypoint_scores))
+
+    def to_json(self) -> dict[str, Any]:
+        """The record of ``predictions.json`` (README): box as [x, y, w, h], keypoints as
+        21 x [x, y, score], 3D as 21 x [x, y, z] mm where predicted."""
+        x0, y0, x1, y1 = (float(v) for v in self.box)
+        record: dict[str, Any] = {
+            "box": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+            "hand_type": self.hand_side,
+            "hand_score": round(float(self.hand_score), 4),
+            "keypoints": [
+                [round(float(x), 2), round(float(y), 2), round(float(c), 4)]
+                for (x, y), c in zip(self.keypoints, self.keypoint_scores)
+            ],
+            "score": round(self.score, 4),
+            "finder": self.finder,
+        }
+        if self.keypoints_3d is not None:
+            record["keypoints_3d"] = np.round(np.asarray(self.keypoints_3d, dtype=float), 2).tolist()
+        if self.keypoints_3d_camera is not None:
+            record["keypoints_3d_camera"] = np.round(np.asarray(self.keypoints_3d_camera, dtype=float), 2).tolist()
+        if self.track_id is not None:
+            record["track_id"] = int(self.track_id)
+        return record

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from handpose.data.sample import SampleError
+from handpose.structures import SampleError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
