@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,11 @@ from handpose.structures import SampleError
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+#: The names :func:`open_atomic` gives its temporary files: ``.<target name>.<8 characters of
+#: tempfile.mkstemp>.tmp``; hidden, and distinct from any file a run writes on purpose.
+_TEMP_PREFIX, _TEMP_SUFFIX = ".", ".tmp"
+_TEMP_NAME = re.compile(rf"{re.escape(_TEMP_PREFIX)}.+\.[a-z0-9_]{{8}}{re.escape(_TEMP_SUFFIX)}")
+
 
 def read_rgb(path: str | Path, sample_id: str | None = None) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); a missing or unreadable file raises SampleError."""
@@ -29,6 +35,15 @@ def read_rgb(path: str | Path, sample_id: str | None = None) -> np.ndarray:
     if image is None:
         raise SampleError(f"{path}{who}: image is truncated or not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def size_mismatch(path: str | Path, actual: tuple[int, int], declared: tuple[int, int] | None) -> str | None:
+    """Why an image of ``actual`` (width, height) does not fit labels made for ``declared``, or None
+    when it does or no size was declared: keypoints drawn on another size of the picture would be
+    scored against the wrong pixels without any error."""
+    if declared is None or tuple(declared) == tuple(actual):
+        return None
+    return f"image {path} is {actual[0]}x{actual[1]} but its label says {declared[0]}x{declared[1]}"
 
 
 def read_single_channel(path: str | Path, what: str, sample_id: str | None = None) -> np.ndarray:
@@ -64,7 +79,7 @@ def open_atomic(path: str | Path, durable: bool = False) -> Iterator[BinaryIO]:
     ``durable`` also flushes it to disk before the rename (checkpoints; not worth it per image)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TEMP_PREFIX}{path.name}.", suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -76,6 +91,21 @@ def open_atomic(path: str | Path, durable: bool = False) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files :func:`open_atomic` left in ``folder`` and return them.
+
+    A process killed mid-write (a pre-empted node, SIGKILL) never reaches open_atomic's clean-up,
+    so its temporary file stays behind, often empty. Only names of open_atomic's pattern are
+    removed; a missing folder has none. Call it only when no other process writes there.
+    """
+    if not folder.is_dir():
+        return []
+    stale = sorted(entry for entry in folder.iterdir() if _TEMP_NAME.fullmatch(entry.name) and entry.is_file())
+    for entry in stale:
+        entry.unlink(missing_ok=True)
+    return stale
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

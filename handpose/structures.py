@@ -57,12 +57,20 @@ class HandSample:
         return np.asarray(self.visibility) > NOT_LABELLED
 
     def load_image(self) -> np.ndarray:
-        """The RGB image as a uint8 array, reading it from disk if needed."""
+        """The RGB image as a uint8 array, reading it from disk if needed.
+
+        A file whose size differs from the one its annotation declares (``extras["image_size"]``)
+        raises SampleError: its labels would be scored against the wrong pixels without a word.
+        """
         if isinstance(self.image, np.ndarray):
             return self.image
-        from handpose.image_io import read_rgb
+        from handpose.image_io import read_rgb, size_mismatch
 
-        return read_rgb(self.image, sample_id=self.sample_id)
+        image = read_rgb(self.image, sample_id=self.sample_id)
+        mismatch = size_mismatch(self.image, (image.shape[1], image.shape[0]), self.extras.get("image_size"))
+        if mismatch is not None:
+            raise SampleError(f"{self.source} sample {self.sample_id!r}: {mismatch}")
+        return image
 
     def load_mask(self) -> np.ndarray | None:
         """The (H, W) segmentation labels, reading the file if needed; None where absent."""

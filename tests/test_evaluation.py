@@ -18,10 +18,9 @@ from handpose.evaluation.evaluate import evaluate_checkpoints, model_names, scor
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.geometry.crop import box_around
 from handpose.skeleton import NUM_JOINTS
-from handpose.train.checkpoint import PoseModelBundle
-from handpose.train.config import config_from_dict
-from handpose.train.build import build_codec, build_pose_model
-from test_evaluation_topdown import GeometryReadingModel, coordinate_image
+from handpose.estimators import HeatmapEstimator
+from handpose.inference.weights import CHECKPOINT_PREFIX, ESTIMATOR_SPEC_KEY, save_weights
+from geometry_reading import GeometryReadingEstimator, coordinate_image
 
 CROP_FILES = ("metrics.json", "predictions.json", "overlays.png")
 PCK_FILES = ("pck_image_px.png", "pck_crop_px.png")
@@ -162,40 +161,38 @@ def dataset(tmp_path: Path) -> Path:
     return path
 
 
-def tiny_config():
-    return config_from_dict(
-        {
-            "name": "tiny",
-            "data": {"train": [{"format": "synth"}], "val": [{"format": "synth", "seed": 1}]},
-            "model": {"name": "unet", "base_channels": 4, "depth": 1},
-            "codec": {"input_size": 64, "heatmap_size": 64, "decoder": "dark"},
-            "crop": {"padding": 2.5, "flip_to_right": True},
-        }
+def tiny_estimator() -> HeatmapEstimator:
+    return HeatmapEstimator(
+        network={"name": "unet", "base_channels": 4, "depth": 1},
+        codec={"input_size": 64, "heatmap_size": 64, "decoder": "dark"},
+        crop={"padding": 2.5, "flip_to_right": True},
     )
 
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    """A real (untrained) training checkpoint, laid out as Lightning writes it."""
-    config = tiny_config()
-    model = build_pose_model(config)
-    state = {f"model.{key}": value for key, value in model.state_dict().items()}
-    path = tmp_path / "run" / "tiny.ckpt"
+    """A real (untrained) weights file, as ``handpose export`` writes it."""
+    return save_weights(tiny_estimator(), tmp_path / "run" / "tiny.pt")
+
+
+@pytest.fixture
+def training_checkpoint(tmp_path: Path) -> Path:
+    """A real (untrained) training checkpoint, laid out as the Lightning module writes it."""
+    estimator = tiny_estimator()
+    state = {f"{CHECKPOINT_PREFIX}{key}": value for key, value in estimator.state_dict().items()}
+    path = tmp_path / "train" / "last.ckpt"
     path.parent.mkdir()
-    torch.save({"hyper_parameters": {"config": config.to_dict()}, "state_dict": state}, path)
+    torch.save({ESTIMATOR_SPEC_KEY: estimator.spec(), "hyper_parameters": {"config": {}}, "state_dict": state}, path)
     return path
 
 
 @pytest.fixture
 def truth_checkpoint(monkeypatch, dataset: Path) -> Path:
-    """A stand-in checkpoint whose model answers with the ground truth, located through the image."""
+    """A stand-in weights file whose estimator answers with the ground truth, located through the image."""
     samples = parse_data_spec(f"coco:{dataset}").read().samples
-    config = tiny_config()
-    codec = build_codec(config, build_pose_model(config))
-    model = GeometryReadingModel(np.stack([s.keypoints_2d for s in samples]), codec)
-    bundle = PoseModelBundle(model=model, codec=codec, input_size=64, config=config)
-    monkeypatch.setattr("handpose.train.checkpoint.load_pose_model", lambda path: bundle)
-    path = dataset.parent / "truth.ckpt"
+    estimator = GeometryReadingEstimator(np.stack([s.keypoints_2d for s in samples]), padding=2.5)
+    monkeypatch.setattr("handpose.inference.weights.load_estimator", lambda path, device="cpu": estimator)
+    path = dataset.parent / "truth.pt"
     path.write_bytes(b"stand-in")
     return path
 
@@ -264,8 +261,20 @@ def test_cli_reports_bad_input(checkpoint: Path, dataset: Path, capsys, argument
     assert message in capsys.readouterr().err
 
 
-def test_cli_names_a_file_that_is_no_checkpoint(dataset: Path, tmp_path: Path, capsys):
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04 truncated zip"])
+def test_cli_names_a_file_that_is_no_checkpoint(dataset: Path, tmp_path: Path, capsys, content: bytes):
     broken = tmp_path / "broken.ckpt"
-    broken.write_bytes(b"not a checkpoint")
+    broken.write_bytes(content)
     assert main(["eval", str(broken), "--data", f"coco:{dataset}", "--out", str(tmp_path / "o")]) == 1
-    assert f"{broken}: not a readable checkpoint" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"{broken}: not a readable weights file or checkpoint" in error and "Traceback" not in error
+
+
+def test_training_checkpoints_evaluate_like_the_weights_file_exported_from_them(
+    training_checkpoint: Path, dataset: Path, tmp_path: Path
+):
+    exported = tmp_path / "exported.pt"
+    assert main(["export", str(training_checkpoint), "--out", str(exported)]) == 0
+    reports = evaluate_checkpoints([training_checkpoint, exported], f"coco:{dataset}", tmp_path / "out", progress=False)
+    assert [report["protocol"]["estimator"] for report in reports.values()] == ["heatmap_2d", "heatmap_2d"]
+    assert all(np.isfinite(report["image_pixels"]["epe_mean"]) for report in reports.values())

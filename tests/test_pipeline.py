@@ -7,14 +7,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
-from handpose.data.pipeline import (
-    IMAGE_MEAN,
-    IMAGE_STD,
-    HandPoseDataset,
-    mixed_loader_parts,
-    normalize_image,
-    set_dataset_epoch,
-)
+from handpose.codecs.image_normalization import IMAGE_MEAN, IMAGE_STD, normalize_image
+from handpose.data.pipeline import HandPoseDataset, mixed_loader_parts, set_dataset_epoch
 from handpose.structures import HandSample, SampleError
 from handpose.geometry.camera import apply_affine
 from handpose.geometry.crop import box_around, uncrop_keypoints
@@ -70,16 +64,16 @@ def test_normalize_image_uses_the_channel_statistics_and_moves_channels_first():
 
 def test_evaluation_items_map_back_to_the_source_keypoints():
     samples = make_samples(6)
-    dataset = HandPoseDataset(samples, PeakCodec(), INPUT_SIZE, augment=None, padding=1.5)
+    dataset = HandPoseDataset(samples, {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=None, padding=1.5)
     for index, sample in enumerate(samples):
         item = dataset[index]
-        assert item["image"].shape == (3, INPUT_SIZE, INPUT_SIZE) and item["heatmaps"].shape == (21, 8, 8)
+        assert item["image"].shape == (3, INPUT_SIZE, INPUT_SIZE) and item["targets"]["heatmaps"]["heatmaps"].shape == (21, 8, 8)
         assert item["flipped"].item() == (sample.hand_side == "left")
         labelled = sample.visibility > 0
         back = uncrop_keypoints(item["keypoints"].double().numpy(), item["affine"].numpy())
         assert np.abs(back[labelled] - sample.keypoints_2d[labelled]).max() < 1e-3
         assert torch.all(item["keypoints"][~labelled] == 0)
-        assert torch.equal(item["weights"] > 0, torch.from_numpy(labelled))
+        assert torch.equal(item["targets"]["heatmaps"]["weights"] > 0, torch.from_numpy(labelled))
         assert item["index"].item() == index
 
 
@@ -117,10 +111,11 @@ def test_photometric_keeps_the_image_when_every_change_is_off_and_changes_it_oth
 
 def test_items_depend_on_seed_epoch_and_index_only():
     samples = make_samples(4)
-    dataset = HandPoseDataset(samples, PeakCodec(), INPUT_SIZE, augment=AugmentConfig(), seed=7)
+    dataset = HandPoseDataset(samples, {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=AugmentConfig(), seed=7)
     first = dataset[2]
-    again = HandPoseDataset(samples, PeakCodec(), INPUT_SIZE, augment=AugmentConfig(), seed=7)[2]
-    assert all(torch.equal(first[key], again[key]) for key in first)
+    again = HandPoseDataset(samples, {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=AugmentConfig(), seed=7)[2]
+    assert all(torch.equal(first[key], again[key]) for key in first if key != "targets")
+    assert all(torch.equal(first["targets"]["heatmaps"][k], again["targets"]["heatmaps"][k]) for k in ("heatmaps", "weights"))
     dataset.set_epoch(1)
     assert not torch.equal(dataset[2]["affine"], first["affine"])
     dataset.set_epoch(0)
@@ -133,8 +128,8 @@ def batches(loader: DataLoader) -> list[torch.Tensor]:
 
 def test_batches_do_not_depend_on_the_number_of_workers_even_persistent_ones():
     samples = make_samples(6)
-    single = HandPoseDataset(samples, PeakCodec(), INPUT_SIZE, augment=AugmentConfig(), seed=3)
-    pooled = HandPoseDataset(samples, PeakCodec(), INPUT_SIZE, augment=AugmentConfig(), seed=3)
+    single = HandPoseDataset(samples, {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=AugmentConfig(), seed=3)
+    pooled = HandPoseDataset(samples, {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=AugmentConfig(), seed=3)
     single_loader = DataLoader(single, batch_size=3)
     pooled_loader = DataLoader(pooled, batch_size=3, num_workers=2, persistent_workers=True)
     epochs = []
@@ -149,7 +144,7 @@ def test_batches_do_not_depend_on_the_number_of_workers_even_persistent_ones():
 
 def test_a_missing_image_names_the_file_and_the_sample_even_in_a_worker(tmp_path):
     sample = replace(make_samples(1)[0], image=tmp_path / "gone.jpg", sample_id="seq/0042")
-    dataset = HandPoseDataset([sample], PeakCodec(), INPUT_SIZE)
+    dataset = HandPoseDataset([sample], {"heatmaps": PeakCodec()}, INPUT_SIZE)
     with pytest.raises(SampleError, match=r"gone\.jpg.*seq/0042"):
         dataset[0]
     in_worker = iter(DataLoader(dataset, num_workers=1))
@@ -170,19 +165,19 @@ def test_other_failures_are_reported_with_the_sample():
 
     sample = make_samples(1)[0]
     with pytest.raises(SampleError, match=r"synthetic sample 'hand-0'.*RuntimeError: heatmap grid mismatch"):
-        HandPoseDataset([sample], BrokenCodec(), INPUT_SIZE)[0]
+        HandPoseDataset([sample], {"heatmaps": BrokenCodec()}, INPUT_SIZE)[0]
     bad = replace(sample, keypoints_2d=np.zeros((20, 2)))
     with pytest.raises(SampleError, match="keypoints_2d has shape"):
-        HandPoseDataset([bad], PeakCodec(), INPUT_SIZE)[0]
+        HandPoseDataset([bad], {"heatmaps": PeakCodec()}, INPUT_SIZE)[0]
 
 
 def test_flip_settings_must_agree():
     with pytest.raises(ValueError, match="flip_to_right"):
-        HandPoseDataset(make_samples(1), PeakCodec(), INPUT_SIZE, augment=AugmentConfig(flip_to_right=False))
+        HandPoseDataset(make_samples(1), {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=AugmentConfig(flip_to_right=False))
 
 
 def test_mixed_loading_follows_the_weights_not_the_sizes():
-    parts = [HandPoseDataset(make_samples(n, seed=n), PeakCodec(), INPUT_SIZE) for n in (3, 30, 300)]
+    parts = [HandPoseDataset(make_samples(n, seed=n), {"heatmaps": PeakCodec()}, INPUT_SIZE) for n in (3, 30, 300)]
     dataset, sampler = mixed_loader_parts(parts, weights=[1.0, 2.0, 1.0], num_samples=20000, seed=0)
     assert len(dataset) == 333 and len(sampler) == 20000
     drawn = np.array(list(sampler))
@@ -199,10 +194,10 @@ def test_with_the_heatmap_codec_the_decoded_peaks_are_the_crop_keypoints():
     codecs = pytest.importorskip("handpose.codecs")
     codec = codecs.GaussianHeatmapCodec(64, 16, sigma=2.0)
     sample = make_samples(1)[0]
-    item = HandPoseDataset([sample], codec, 64, augment=AugmentConfig(shift=0.0, scale_range=(1.0, 1.0)))[0]
-    decoded, _ = codec.decode(item["heatmaps"].numpy())
+    item = HandPoseDataset([sample], {"heatmaps": codec}, 64, augment=AugmentConfig(shift=0.0, scale_range=(1.0, 1.0)))[0]
+    decoded, _ = codec.decode(item["targets"]["heatmaps"]["heatmaps"].numpy())
     keypoints = item["keypoints"].numpy()
-    use = item["weights"].numpy() > 0
+    use = item["targets"]["heatmaps"]["weights"].numpy() > 0
     assert use.sum() > 10
     assert np.median(np.abs(decoded[use] - keypoints[use])) < 0.05  # a few joints near an edge decode worse
     cropped = apply_affine(sample.keypoints_2d, item["affine"].numpy())

@@ -44,7 +44,7 @@ def test_overrides_set_nested_keys_list_items_and_model_kwargs(config_file):
             "model.width_mult=0.5",
             "data.train.0.weight=2",
             "optimizer.lr=1e-4",  # YAML 1.1 reads this as a string; float fields accept it
-            "limbs.groups=G1",  # an optional section absent from the file
+            "estimator.limbs.groups=G1",  # a section absent from the file, inside a free-form one
             "augment.scale_range=[0.9, 1.1]",
             "trainer.devices=2",
             "output_dir=/tmp/x",
@@ -54,7 +54,7 @@ def test_overrides_set_nested_keys_list_items_and_model_kwargs(config_file):
     assert config.model == {"name": "mobilenetv2_pose", "width_mult": 0.5}
     assert config.data.train[0].weight == 2.0
     assert config.optimizer.lr == pytest.approx(1e-4)
-    assert config.limbs is not None and config.limbs.groups == "G1" and config.limbs.mode == "lpm"
+    assert config.estimator == {"name": "heatmap_2d", "limbs": {"groups": "G1"}}
     assert config.augment.scale_range == (0.9, 1.1)
     assert config.trainer.devices == 2
     assert config.run_dir == Path("/tmp/x")
@@ -127,7 +127,7 @@ def test_crop_flip_and_augment_flip_must_agree(config_file):
 
 
 def test_to_dict_round_trips_through_yaml(config_file):
-    config = load_config(config_file, ["limbs.mode=ldm"])
+    config = load_config(config_file, ["estimator.name=nsrm", "estimator.limbs.mode=ldm"])
     again = config_from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict())))
     assert again == config
     assert isinstance(again, ExperimentConfig)

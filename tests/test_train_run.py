@@ -13,7 +13,8 @@ import yaml
 
 import handpose.synth
 from handpose.cli.main import main
-from handpose.train.checkpoint import AtomicCheckpointIO, load_pose_model
+from handpose.inference.weights import load_estimator
+from handpose.train.checkpoint import AtomicCheckpointIO
 from handpose.train.config import ConfigError, apply_overrides, config_from_dict
 from handpose.train.datamodule import PoseDataModule
 from handpose.train.module import PoseModule
@@ -93,18 +94,18 @@ def test_run_writes_checkpoints_logs_and_loss_curve(trained):
     assert 0.0 <= result.metrics["val_auc"] <= 1.0
 
 
-def test_load_pose_model_reproduces_the_trained_network(trained):
+def test_load_estimator_reproduces_the_trained_network_from_its_checkpoint(trained):
     config, result = trained
-    bundle = load_pose_model(result.last_checkpoint)
-    assert not bundle.model.training
-    assert bundle.input_size == 64 and bundle.codec.heatmap_size == (16, 16)
-    assert bundle.config == config
+    estimator = load_estimator(result.last_checkpoint)
+    assert not estimator.training
+    assert estimator.crop.input_size == 64 and estimator.codec.heatmap_size == (16, 16)
+    assert estimator.spec() == result.estimator.spec()
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        expected = result.model(images)["heatmaps"]
-        actual = bundle.model(images)["heatmaps"]
+        expected = result.estimator(images)["heatmaps"]
+        actual = estimator(images)["heatmaps"]
     torch.testing.assert_close(actual, expected, rtol=0, atol=0)
-    keypoints, scores = bundle.codec.decode(actual)
+    keypoints, scores = estimator.decode({"heatmaps": actual})
     assert keypoints.shape == (2, 21, 2) and scores.shape == (2, 21)
 
 
@@ -143,16 +144,16 @@ def test_nsrm_trains_with_its_decaying_structure_loss(tmp_path):
         tiny_config(
             tmp_path,
             model={"name": "nsrm", "width_mult": 0.05, "num_mask_stages": 1, "num_keypoint_stages": 2},
-            limbs={"mode": "ldm", "groups": "G1", "weight": 0.1, "decay": 0.5, "decay_every": 1},
+            estimator={"name": "nsrm", "limbs": {"mode": "ldm", "groups": "G1", "weight": 0.1, "decay": 0.5, "decay_every": 1}},
             trainer={"max_epochs": 2, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
         )
     )
     result = train(config)
-    assert result.metrics["structure_weight"] == pytest.approx(0.05)  # 0.1 * 0.5 ** epoch 1
+    assert result.metrics["train_structure_weight"] == pytest.approx(0.05)  # 0.1 * 0.5 ** epoch 1
     assert result.metrics["train_structure_loss"] > 0
     assert result.metrics["train_loss"] > result.metrics["train_heatmap_loss"]
-    bundle = load_pose_model(result.last_checkpoint)
-    assert bundle.model.mask_channels == 1 and bundle.codec.heatmap_size == (8, 8)
+    estimator = load_estimator(result.last_checkpoint)
+    assert estimator.network.mask_channels == 1 and estimator.codec.heatmap_size == (8, 8)
 
 
 def test_training_holdout_is_validated_on_and_never_trained_on(tmp_path):
@@ -230,7 +231,7 @@ def test_training_sources_are_mixed_by_weight(tmp_path):
     raw["data"].update(train=sources, samples_per_epoch=40)
     config = config_from_dict(raw)
     module = PoseModule(config.to_dict())
-    data = PoseDataModule(config, module.codec)
+    data = PoseDataModule(config, module.estimator.targets)
     data.prepare_data()
     data.setup("fit")
     loader = data.train_dataloader()
@@ -258,8 +259,8 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(trained, tmp_path)
     ])
     result = train(config)
     assert result.resumed_from is None
-    expected = load_pose_model(first.best_checkpoint).model.state_dict()
-    actual = result.model.state_dict()
+    expected = load_estimator(first.best_checkpoint).state_dict()
+    actual = result.estimator.state_dict()
     weights = [name for name in expected if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert weights
     for name in weights:
@@ -275,5 +276,5 @@ def test_init_from_refuses_a_checkpoint_of_another_network(trained, tmp_path):
     with pytest.raises(ConfigError, match=r"init_from: .*best\.ckpt: its network does not fit"):
         train(config)
     missing = apply_overrides(config, [f"init_from={tmp_path / 'nothing.ckpt'}"])
-    with pytest.raises(ConfigError, match="checkpoint file is missing"):
+    with pytest.raises(ConfigError, match="nothing.ckpt: weights file is missing"):
         train(missing)

@@ -1,6 +1,7 @@
 """``handpose eval``: score models on an annotated dataset, top-down on its hand boxes.
 
-``handpose eval CHECKPOINT [CHECKPOINT ...] --data FMT:PATH --out DIR`` runs each checkpoint on
+``handpose eval MODEL [MODEL ...] --data FMT:PATH --out DIR`` runs each model (a weights file, a
+bundled weights name such as ``default``, or a training checkpoint) on
 every hand of the dataset and writes metrics.json (errors in original image pixels and in pixels
 of a --norm-size crop around the hand), predictions.json (COCO keypoint results), PCK-curve PNGs
 and overlays.png; with several models, a comparison table (printed, and DIR/comparison.md) and
@@ -22,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument(
-        "checkpoints", nargs="+", type=Path, metavar="CHECKPOINT",
-        help="training checkpoint (.ckpt), or COCO keypoint results (.json) to score as they are",
+        "checkpoints", nargs="+", type=Path, metavar="MODEL",
+        help="weights file, bundled weights name (default), training checkpoint (.ckpt), "
+        "or COCO keypoint results (.json) to score as they are",
     )
     parser.add_argument(
         "--data", required=True, metavar="FMT:PATH",

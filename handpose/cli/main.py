@@ -16,10 +16,12 @@ import sys
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "handpose.cli.demo",
+    "handpose.cli.predict",
     "handpose.cli.synth",
     "handpose.cli.data",
     "handpose.cli.train",
     "handpose.cli.eval",
+    "handpose.cli.export",
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from handpose.image_io import read_rgb
+from handpose.image_io import read_rgb, size_mismatch
 from handpose.data.readers.common import POLICIES, Policy, ReadResult, describe_far_outside, joints_far_outside
 from handpose.structures import NOT_LABELLED, VISIBLE, HandSample, SampleError
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
@@ -96,9 +96,9 @@ def check_sample_images(
 
 
 def _label_misfit(sample: HandSample, actual: tuple[int, int]) -> str | None:
-    labelled_size = sample.extras.get("image_size")
-    if labelled_size is not None and tuple(labelled_size) != actual:
-        return f"image {sample.image} is {actual[0]}x{actual[1]} but its label says {labelled_size[0]}x{labelled_size[1]}"
+    mismatch = size_mismatch(sample.image, actual, sample.extras.get("image_size"))
+    if mismatch is not None:
+        return mismatch
     far = joints_far_outside(sample.keypoints_2d, sample.visibility, actual)
     return describe_far_outside(far, sample.keypoints_2d, actual, Path(sample.image)) if far else None
 

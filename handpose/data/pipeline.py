@@ -1,9 +1,10 @@
 """The torch Dataset that turns hand samples into training batches, and weighted dataset mixing.
 
 Each item is the hand cropped to ``input_size`` (randomly when augmenting, see
-:mod:`handpose.data.augment`), its heatmap targets from a codec and what is needed to map
-predictions back to the source image. Randomness depends only on (seed, epoch, index), so a run
-gives the same batches whatever the number of loader workers.
+:mod:`handpose.data.augment`), the targets an estimator declares (each encoded by its codec, so
+the Dataset knows no model) and what is needed to map predictions back to the source image.
+Randomness depends only on (seed, epoch, index), so a run gives the same batches whatever the
+number of loader workers.
 """
 
 from __future__ import annotations
@@ -11,42 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset, WeightedRandomSampler
 
+from handpose.codecs.image_normalization import normalize_image
 from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
-from handpose.structures import HandSample, SampleError
+from handpose.codecs.target_codec import TargetCodec
 from handpose.geometry.crop import crop_affine, crop_sample
-
-#: Per-channel RGB mean and standard deviation (ImageNet's, as the pretrained backbones expect).
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
-
-
-def normalize_image(image: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """RGB uint8 (..., H, W, 3) -> float32 (..., 3, H, W) with :data:`IMAGE_MEAN`/:data:`IMAGE_STD`."""
-    pixels = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
-    if pixels.dtype != torch.uint8 or pixels.ndim < 3 or pixels.shape[-1] != 3:
-        raise ValueError(f"expected an RGB uint8 image (..., H, W, 3), got {tuple(pixels.shape)} {pixels.dtype}")
-    gain = 1.0 / (255.0 * torch.tensor(IMAGE_STD).view(3, 1, 1))
-    offset = torch.tensor(IMAGE_MEAN).view(3, 1, 1) / torch.tensor(IMAGE_STD).view(3, 1, 1)
-    return pixels.movedim(-1, -3).to(torch.float32).mul_(gain).sub_(offset)
-
-
-class KeypointCodec(Protocol):
-    """What the dataset needs of a codec, e.g. :class:`handpose.codecs.GaussianHeatmapCodec`."""
-
-    def encode(self, keypoints: np.ndarray, visibility: np.ndarray) -> Mapping[str, Any]: ...
+from handpose.structures import HandSample, SampleError
 
 
 class HandPoseDataset(Dataset):
     """Hand samples as dicts of tensors for training or evaluation.
 
-    Items: "image" float32 (3, S, S) normalised; "heatmaps" and "weights" from ``codec.encode``;
-    "keypoints" float32 (21, 2) in crop pixels (0 where unlabelled); "visibility" int8 (21,);
+    Items: "image" float32 (3, S, S) normalised; "targets" {name: {key: float32 tensor}}, one
+    entry per codec of ``targets`` (an estimator's :attr:`~handpose.estimators.Estimator.targets`)
+    holding what its ``encode`` returns; "keypoints" float32 (21, 2) in crop pixels (0 where
+    unlabelled); "visibility" int8 (21,);
     "affine" float64 (2, 3) from the sample's image to the crop (undo with
     :func:`~handpose.geometry.crop.uncrop_keypoints`); "flipped" bool (the crop mirrors that
     image, so the hand shows its other side); "index" int64.
@@ -60,7 +44,7 @@ class HandPoseDataset(Dataset):
     def __init__(
         self,
         samples: Sequence[HandSample],
-        codec: KeypointCodec,
+        targets: Mapping[str, TargetCodec],
         input_size: int,
         augment: AugmentConfig | None = None,
         padding: float = 1.5,
@@ -75,7 +59,7 @@ class HandPoseDataset(Dataset):
         if input_size <= 0 or padding <= 0:
             raise ValueError(f"HandPoseDataset: input_size and padding must be positive, got {input_size}, {padding}")
         self.samples = samples
-        self.codec = codec
+        self.targets = dict(targets)
         self.input_size = int(input_size)
         self.augment = augment
         self.padding = float(padding)
@@ -118,11 +102,16 @@ class HandPoseDataset(Dataset):
         image = crop.image if self.augment is None else photometric(crop.image, self.augment, rng)
         labelled = crop.labelled
         keypoints = np.where(labelled[:, None], crop.keypoints_2d, 0.0)
-        targets = self.codec.encode(keypoints, crop.visibility)
+        targets = {
+            name: {
+                key: torch.as_tensor(np.asarray(value), dtype=torch.float32)
+                for key, value in codec.encode(keypoints, crop.visibility).items()
+            }
+            for name, codec in self.targets.items()
+        }
         return {
             "image": normalize_image(image),
-            "heatmaps": torch.as_tensor(np.asarray(targets["heatmaps"]), dtype=torch.float32),
-            "weights": torch.as_tensor(np.asarray(targets["weights"]), dtype=torch.float32),
+            "targets": targets,
             "keypoints": torch.as_tensor(keypoints, dtype=torch.float32),
             "visibility": torch.as_tensor(np.asarray(crop.visibility), dtype=torch.int8),
             "affine": torch.as_tensor(crop_affine(box, self.input_size)),

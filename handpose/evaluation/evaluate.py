@@ -1,6 +1,7 @@
 """Evaluate models on an annotated dataset and write what a comparison needs.
 
-Each model is a training checkpoint, run top-down on the annotated boxes
+Each model is a weights file, a bundled weights name or a training checkpoint, run top-down on
+the annotated boxes
 (:mod:`handpose.evaluation.topdown`), or a COCO results file of predictions made elsewhere (e.g.
 MediaPipe on the same images, :mod:`handpose.evaluation.predictions_io`); both are scored alike,
 and a hand without a prediction counts as a miss.
@@ -35,7 +36,7 @@ from handpose.image_io import write_bytes_atomic
 from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.data.spec import DataSpec, parse_data_spec
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
-from handpose.evaluation.topdown import predict_with_bundle
+from handpose.evaluation.topdown import predict_topdown
 from handpose.geometry.crop import box_around
 from handpose.metrics import evaluate_2d, format_report_table
 from handpose.viz.contact_sheet import contact_sheet, write_contact_sheet
@@ -105,23 +106,24 @@ def evaluate_checkpoints(
 def predict_source(
     source: Path, samples: Sequence[HandSample], batch_size: int, device: str | torch.device, progress: bool
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from a checkpoint run
-    top-down or from a COCO results file (``.json``)."""
+    """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from an estimator run
+    top-down (weights file, bundled name or checkpoint) or from a COCO results file (``.json``)."""
     if source.suffix == ".json":
         keypoints, scores = match_results(read_coco_results(source), samples)
         matched = int(np.isfinite(keypoints).all(axis=-1).any(axis=-1).sum())
         return keypoints, scores, {"kind": "COCO results file", "hands_matched": matched}
-    from handpose.train.checkpoint import load_pose_model
+    from handpose.inference.weights import load_estimator
 
-    bundle = load_pose_model(source)  # a missing or unreadable file raises ValueError naming it
+    estimator = load_estimator(source, device)  # a missing or unreadable file raises WeightsError naming it
     start = time.perf_counter()
-    predictions = predict_with_bundle(bundle, samples, batch_size=batch_size, device=device, progress=progress)
+    predictions = predict_topdown(estimator, samples, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - start
     protocol = {
         "kind": "top-down on the annotated hand boxes",
-        "input_size": bundle.input_size,
-        "padding": bundle.config.crop.padding,
-        "flip_to_right": bundle.config.crop.flip_to_right,
+        "estimator": estimator.name,
+        "input_size": estimator.crop.input_size,
+        "padding": estimator.crop.padding,
+        "flip_to_right": estimator.crop.flip_to_right,
         "device": str(device),
         "seconds_per_image": seconds / len(samples),
     }

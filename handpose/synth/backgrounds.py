@@ -6,45 +6,55 @@ that every skin-coloured blob is a hand. The procedural scenes therefore paint r
 colours of real interiors (walls, boards with writing, frames, shelves of books, furniture, some
 textured surfaces) and often a person (head with hair and face, neck, shirt), all slightly out of
 focus. Painting happens at half resolution in float32 sRGB; the result is RGB uint8.
+
+:class:`Backgrounds` chooses between those and real photographs
+(:mod:`handpose.synth.photo_backgrounds`), whose textures and colour statistics no painting has.
 """
 
 from __future__ import annotations
 
 import colorsys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
 from handpose.synth.appearance import Skin, sample_skin
+from handpose.synth.photo_backgrounds import PhotoPool, photo_pool
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-PHOTO_FRACTION = 0.7  # with a photo folder, the share of backgrounds taken from it
+BackgroundKind = Literal["procedural", "photos", "mixed"]
+BACKGROUND_KINDS: tuple[str, ...] = get_args(BackgroundKind)
+MIXED_PHOTO_FRACTION = 0.5  # "mixed": the share of backgrounds that are photographs
 PERSON_FRACTION = 0.55
 
 
-class BackgroundPhotos:
-    """Real photographs in a folder (searched recursively), cropped at random as backgrounds."""
+@dataclass(frozen=True)
+class Backgrounds:
+    """Where a generator's backgrounds come from.
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.paths = sorted(p for p in self.folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
-        if not self.paths:
-            raise FileNotFoundError(f"{self.folder}: no background photographs ({', '.join(PHOTO_SUFFIXES)})")
+    ``kind``: "procedural" (painted rooms, the default), "photos" (real photographs only) or
+    "mixed" (each background a photograph with probability :data:`MIXED_PHOTO_FRACTION`).
+    ``dirs``: folders of photographs added to the built-in pool (photos and mixed only).
+    Procedural backgrounds draw exactly the random numbers they always did, so a seed's
+    default output never changes. Small and picklable: worker processes receive it and build
+    the photo pool themselves, once each.
+    """
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray | None:
-        """A random square crop resized to ``size`` (RGB uint8), randomly mirrored; None if unreadable."""
-        path = self.paths[rng.integers(len(self.paths))]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            return None
-        h, w = image.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.4, 1.0))
-        y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        crop = cv2.resize(image[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        return np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+    kind: BackgroundKind = "procedural"
+    dirs: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKGROUND_KINDS:
+            raise ValueError(f"backgrounds must be one of {', '.join(BACKGROUND_KINDS)}, got {self.kind!r}")
+        if self.dirs and self.kind == "procedural":
+            raise ValueError("background_dirs are used only with backgrounds 'photos' or 'mixed', not 'procedural'")
+        object.__setattr__(self, "dirs", tuple(Path(folder) for folder in self.dirs))
+
+    def photos(self) -> PhotoPool:
+        """The photo pool (built-in photos plus ``dirs``), listed once per process."""
+        return photo_pool(self.dirs)
 
 
 def smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int = 1) -> np.ndarray:
@@ -209,16 +219,17 @@ def _to_bytes(image: np.ndarray) -> np.ndarray:
 
 
 def sample_background(
-    rng: np.random.Generator, size: int, skin: Skin, photos: BackgroundPhotos | None = None
+    rng: np.random.Generator, size: int, skin: Skin, backgrounds: Backgrounds = Backgrounds()
 ) -> tuple[np.ndarray, np.ndarray]:
     """A background image (size, size, 3) uint8 RGB and the mask of the person painted in it.
 
     Procedural scenes are painted at half resolution and enlarged: backgrounds are out of focus in
-    webcam footage anyway, and this makes them four times cheaper.
+    webcam footage anyway, and this makes them four times cheaper. Photographs carry no person
+    mask (people in them are not labelled).
     """
-    image = photos.sample(rng, size) if photos is not None and rng.random() < PHOTO_FRACTION else None
-    if image is not None:
-        return image, np.zeros((size, size), bool)
+    kind = backgrounds.kind
+    if kind == "photos" or (kind == "mixed" and rng.random() < MIXED_PHOTO_FRACTION):
+        return backgrounds.photos().sample(rng, size), np.zeros((size, size), bool)
     work = max(size // 2, 16)
     image = _texture(rng, work) if rng.random() < 0.2 else _wall(rng, work)
     _furniture(rng, image)

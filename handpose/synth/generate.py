@@ -10,13 +10,14 @@ rewritten); running again rewrites everything cleanly.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 from tqdm import tqdm
 
-from handpose.synth.backgrounds import BackgroundPhotos
+from handpose.synth.backgrounds import Backgrounds, BackgroundKind
 from handpose.synth.scene import render_scene
 from handpose.synth.writers import CocoWriter, RhdWriter, make_writer
 
@@ -24,14 +25,14 @@ from handpose.synth.writers import CocoWriter, RhdWriter, make_writer
 class _SampleJob:
     """Everything a process needs to render and write samples by index."""
 
-    def __init__(self, out_dir: Path, size: int, seed: int, format: str, split: str, background_dir: Path | None) -> None:
+    def __init__(self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds) -> None:
         self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split)
-        self.photos = BackgroundPhotos(background_dir) if background_dir is not None else None
+        self.backgrounds = backgrounds
         self.size = size
         self.seed = seed
 
     def __call__(self, index: int) -> dict[str, Any]:
-        scene = render_scene(self.seed, index, self.size, self.photos)
+        scene = render_scene(self.seed, index, self.size, self.backgrounds)
         return self.writer.write_sample(index, scene)
 
 
@@ -58,20 +59,26 @@ def generate_dataset(
     workers: int = 1,
     split: str = "train",
     progress: bool = True,
-    background_dir: str | Path | None = None,
+    backgrounds: BackgroundKind = "procedural",
+    background_dirs: Sequence[str | Path] = (),
 ) -> Path:
     """Render ``count`` scenes into ``out_dir`` as a ``format`` ("coco" or "rhd") dataset.
 
-    The same seed gives byte-identical files whatever ``workers`` is. ``background_dir`` is an
-    optional folder of photographs used behind most hands. Returns the annotation file's path.
+    The same seed gives byte-identical files whatever ``workers`` is. ``backgrounds`` is
+    "procedural" (painted rooms), "photos" (real photographs) or "mixed" (half and half); photos
+    come from the built-in pool plus ``background_dirs``
+    (:mod:`handpose.synth.photo_backgrounds`), so they also depend on the machine's installed
+    wallpapers. Returns the annotation file's path.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     out_dir = Path(out_dir)
-    background_dir = Path(background_dir) if background_dir is not None else None
-    args = (out_dir, int(size), int(seed), format, split, background_dir)
+    chosen = Backgrounds(backgrounds, tuple(Path(folder) for folder in background_dirs))
+    if chosen.kind != "procedural":
+        chosen.photos()  # a missing or empty folder fails here, before any file is touched
+    args = (out_dir, int(size), int(seed), format, split, chosen)
     writer = make_writer(format, out_dir, split)
     writer.annotation_path.unlink(missing_ok=True)
 

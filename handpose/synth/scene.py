@@ -21,7 +21,7 @@ from handpose.synth.appearance import (
     solid_looks,
     to_srgb8,
 )
-from handpose.synth.backgrounds import BackgroundPhotos, sample_background, smooth_noise
+from handpose.synth.backgrounds import Backgrounds, sample_background, smooth_noise
 from handpose.synth.camera_effects import apply_camera_effects
 from handpose.synth.hand_shape import HandShape, sample_hand_shape
 from handpose.synth.kinematics import forward_kinematics
@@ -184,7 +184,7 @@ def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_Pl
 
 def _paint(
     rng: np.random.Generator, body: Body, fragments: Fragments, points: SurfacePoints, skin: Skin, n_hands: int,
-    photos: BackgroundPhotos | None,
+    backgrounds: Backgrounds,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The camera's picture (RGB uint8) and the mask of the person painted into the background."""
     size = fragments.depth.shape[0]
@@ -193,14 +193,18 @@ def _paint(
     occlusion = ambient_occlusion(fragments, strength=rng.uniform(0.3, 0.7))
     blotches = 1.0 + rng.uniform(0.03, 0.09) * smooth_noise(rng, size, int(rng.integers(6, 20)), 3)
     colour = to_srgb8(shade(points, body, looks, lighting, occlusion, blotches))
-    background, person = sample_background(rng, size, skin, photos)
+    background, person = sample_background(rng, size, skin, backgrounds)
     composite = background.reshape(-1, 3)
     composite[points.pixels] = colour
     return apply_camera_effects(rng, composite.reshape(size, size, 3)), person
 
 
-def render_scene(seed: int, index: int, size: int = 256, photos: BackgroundPhotos | None = None) -> SynthScene:
-    """Render scene ``index`` of the dataset drawn with ``seed``, at ``size`` x ``size`` pixels."""
+def render_scene(seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds()) -> SynthScene:
+    """Render scene ``index`` of the dataset drawn with ``seed``, at ``size`` x ``size`` pixels.
+
+    The background is drawn after the hands, light and skin, so a seed shows the same hands
+    whatever ``backgrounds`` is: sets that differ only in their backgrounds compare cleanly.
+    """
     rng = scene_rng(seed, index)
     K = _camera(rng, size)
     skin = sample_skin(rng)  # one person: both hands share a skin
@@ -213,7 +217,7 @@ def render_scene(seed: int, index: int, size: int = 256, photos: BackgroundPhoto
     grid = ray_grid(K, size, size)
     fragments = rasterise(body.cones, body.plates, grid)
     points = surface_points(fragments, body.cones, body.plates, grid)
-    image, person = _paint(rng, body, fragments, points, skin, len(hands), photos)
+    image, person = _paint(rng, body, fragments, points, skin, len(hands), backgrounds)
 
     covered = fragments.index != EMPTY
     mask = np.where(person, PERSON, BACKGROUND).astype(np.uint8)

@@ -1,11 +1,12 @@
 """Experiment configs: one YAML file per experiment, checked against typed sections.
 
-A config names everything a run needs (data sources and their weights, model, codec,
+A config names everything a run needs (data sources and their weights, estimator, model, codec,
 augmentation, loss, optimiser, schedule, length, early stopping, trainer, output folder), so no
 source edit is needed to run an experiment. ``key=value`` overrides use dotted paths
 (``trainer.max_epochs=3``, ``data.train.0.weight=2``) with values parsed as YAML. Keys that the
-sections do not define are errors naming the key; ``model`` is the one free-form section, because
-its keys are the keyword arguments of :func:`handpose.models.build_model`.
+sections do not define are errors naming the key; ``model`` and ``estimator`` are the free-form
+sections, because their keys are the keyword arguments of :func:`handpose.models.build_model` and
+the estimator's own options (NSRM's ``limbs``, say), which the estimator checks itself.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class SourceConfig:
     options: dict[str, Any] = field(default_factory=dict)  # format-specific read_dataset options
     holdout: float = 0.0  # training sources: share of groups kept out of training and validated on
     holdout_seed: int = 0
+    backgrounds: str = "procedural"  # synth: "procedural", "photos" or "mixed" (handpose.synth.backgrounds)
+    background_dirs: list[str] = field(default_factory=list)  # synth: photo folders added to the built-in pool
 
     def __post_init__(self) -> None:
         if not 0 <= self.holdout < 1:
@@ -49,6 +52,14 @@ class SourceConfig:
         if self.format == "synth":
             if self.count < 1:
                 raise ConfigError(f"count: a synth source needs at least one image, got {self.count}")
+            from handpose.synth.backgrounds import Backgrounds  # the generator's own check, for synth sources only
+
+            try:
+                Backgrounds(self.backgrounds, tuple(self.background_dirs))  # type: ignore[arg-type]
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+        elif self.backgrounds != "procedural" or self.background_dirs:
+            raise ConfigError(f"backgrounds: only synth sources have generated backgrounds, not {self.format}")
         elif self.format not in FORMATS:
             raise ConfigError(f"format: unknown dataset format {self.format!r}; known: synth, {', '.join(FORMATS)}")
         elif self.path is None:
@@ -106,18 +117,6 @@ class CropConfig:
 
     padding: float = 1.5  # crop side / hand box side (before augmentation's scaling)
     flip_to_right: bool = True  # mirror left hands so the network only sees right hands
-
-
-@dataclass
-class LimbConfig:
-    """NSRM's limb-mask supervision (:class:`handpose.codecs.LimbMaskCodec`)."""
-
-    mode: Literal["ldm", "lpm"] = "lpm"  # deterministic or probabilistic limb masks
-    groups: Literal["G1", "G1G6"] = "G1G6"  # the whole hand; or it plus five fingers and the palm
-    width: float = 1.0  # limb half-width (LDM) or Gaussian std (LPM), heatmap pixels
-    weight: float = 0.1  # structure-loss weight at the start (NSRM: 0.1)
-    decay: float = 0.1  # factor on that weight ...
-    decay_every: int = 20  # ... every this many epochs (NSRM: 0.1 every 20)
 
 
 @dataclass
@@ -188,10 +187,10 @@ class ValidationConfig:
 class ExperimentConfig:
     name: str
     data: DataConfig
-    model: dict[str, Any]  # {"name": ..., **build_model kwargs}
+    model: dict[str, Any]  # the network: {"name": ..., **build_model kwargs}
+    estimator: dict[str, Any] = field(default_factory=lambda: {"name": "heatmap_2d"})  # {"name": ..., **its options}
     codec: CodecConfig = field(default_factory=CodecConfig)
     crop: CropConfig = field(default_factory=CropConfig)
-    limbs: LimbConfig | None = None  # NSRM only
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # None: no augmentation
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -206,15 +205,13 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model.get("name"), str):
             raise ConfigError("model.name is required (a handpose.models.build_model name)")
+        if not isinstance(self.estimator.get("name"), str):
+            raise ConfigError("estimator.name is required (a handpose.estimators.ESTIMATORS name)")
         if self.augment is not None and self.augment.flip_to_right != self.crop.flip_to_right:
             raise ConfigError(
                 f"augment.flip_to_right ({self.augment.flip_to_right}) must equal crop.flip_to_right "
                 f"({self.crop.flip_to_right}): training and evaluation crops must agree"
             )
-
-    @property
-    def model_kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model.items() if k != "name"}
 
     @property
     def run_dir(self) -> Path:
@@ -283,7 +280,7 @@ def _set_path(node: Any, parts: list[str], value: Any, annotation: Any, done: st
     if not rest:
         node[head] = value
         return
-    if node[head] is None:  # an optional section absent from the file, e.g. limbs
+    if isinstance(node, dict) and node.get(head) is None:  # a section absent from the file, e.g. estimator.limbs
         node[head] = {}
     if not isinstance(node[head], (dict, list)):
         raise ConfigError(f"unknown key {'.'.join([here, *rest])!r}: {here} is a value, not a section")

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
-from handpose.data.pipeline import HandPoseDataset, KeypointCodec, mixed_loader_parts
+from handpose.codecs.target_codec import TargetCodec
+from handpose.data.pipeline import HandPoseDataset, mixed_loader_parts
 from handpose.train.config import ConfigError, ExperimentConfig
 from handpose.train.sources import SYNTH_FORMAT, SourceSamples, prepare_synth, resolve_sources
 
 
 class PoseDataModule(pl.LightningDataModule):
-    """Crops and heatmap targets of every source, training ones mixed by their weights.
+    """Crops and an estimator's targets for every source, training ones mixed by their weights.
 
     One training source without ``data.samples_per_epoch`` is simply shuffled; otherwise each
     epoch draws ``samples_per_epoch`` crops (default: as many as there are training samples),
     picking source d with probability weight_d / sum(weights).
     """
 
-    def __init__(self, config: ExperimentConfig, codec: KeypointCodec) -> None:
+    def __init__(self, config: ExperimentConfig, targets: Mapping[str, TargetCodec]) -> None:
         super().__init__()
         self.config = config
-        self.codec = codec
+        self.targets = dict(targets)
         self.train_set: HandPoseDataset | ConcatDataset | None = None
         self.val_set: ConcatDataset | None = None
         self._train_sampler: Sampler | None = None
@@ -59,7 +62,7 @@ class PoseDataModule(pl.LightningDataModule):
         config = self.config
         return HandPoseDataset(
             part.samples,
-            self.codec,
+            self.targets,
             config.codec.input_size,
             augment=config.augment if augment else None,
             padding=config.crop.padding,

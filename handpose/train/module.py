@@ -1,4 +1,8 @@
-"""The Lightning module: one pose network trained on heatmaps, validated in crop pixels."""
+"""The Lightning module: any estimator trained on its own loss, validated in crop pixels.
+
+It knows nothing particular to a model: the estimator (:mod:`handpose.estimators`) owns targets,
+loss and decoding.
+"""
 
 from __future__ import annotations
 
@@ -9,63 +13,63 @@ import numpy as np
 import torch
 
 from handpose.data.pipeline import set_dataset_epoch
+from handpose.inference.weights import ESTIMATOR_SPEC_KEY
 from handpose.metrics import auc, keypoint_errors, mean_error
 from handpose.skeleton import NUM_JOINTS
-from handpose.train.build import build_codec, build_limb_codec, build_pose_model, model_heatmap_size
+from handpose.train.build import build_estimator_from_config
 from handpose.train.config import config_from_dict
-from handpose.train.objective import PoseObjective
 from handpose.train.optim import build_lr_scheduler, build_optimizer
 
 #: Thresholds the validation AUC integrates over (see :func:`handpose.metrics.auc`).
 AUC_STEPS = 20
 
 
+
 class PoseModule(pl.LightningModule):
-    """Builds network, codec and objective from an experiment config given as a plain dict.
+    """Builds the estimator of an experiment config given as a plain dict.
 
-    The dict is saved as the checkpoint's hyperparameters, so a checkpoint alone rebuilds the
-    model and codec (:func:`handpose.train.checkpoint.load_pose_model`).
+    The dict is saved as the checkpoint's hyperparameters, and the estimator's spec (name and
+    keyword arguments) beside them, so a checkpoint alone rebuilds the estimator
+    (:func:`handpose.inference.weights.load_estimator`) without this package.
 
-    Logged: ``train_loss`` (the optimised total), for NSRM also ``train_heatmap_loss``,
-    ``train_structure_loss`` and ``structure_weight``; ``val_loss`` (the heatmap term, see
-    :mod:`handpose.train.objective`), ``val_epe_px`` (mean keypoint error in crop pixels) and
-    ``val_auc`` (PCK AUC over ``validation.auc_range_px``).
+    Logged: ``train_loss`` (the optimised total) and ``train_<term>`` for every further term the
+    estimator's loss returns; ``val_loss`` (its :meth:`~handpose.estimators.Estimator.validation_loss`),
+    ``val_epe_px`` (mean keypoint error in crop pixels) and ``val_auc`` (PCK AUC over
+    ``validation.auc_range_px``).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.config = config_from_dict(config)
-        self.model = build_pose_model(self.config)
-        self.codec = build_codec(self.config, self.model)
-        limb_codec = None
-        if self.config.limbs is not None:
-            limb_codec = build_limb_codec(self.config, model_heatmap_size(self.config, self.model))
-        self.objective = PoseObjective(self.config.loss, self.config.limbs, limb_codec)
+        self.estimator = build_estimator_from_config(self.config)
         self._val_errors: list[np.ndarray] = []
 
     def forward(self, images: torch.Tensor) -> dict:
-        return self.model(images)
+        return self.estimator(images)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[ESTIMATOR_SPEC_KEY] = self.estimator.spec()
 
     def on_train_epoch_start(self) -> None:
         # The dataset draws its augmentation from (seed, epoch, index): give it this epoch.
         set_dataset_epoch(self.trainer.train_dataloader.dataset, self.current_epoch)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        terms = self.objective(self.model(batch["image"]), batch, self.current_epoch)
+        terms = self.estimator.loss(self.estimator(batch["image"]), batch, self.current_epoch)
         size = len(batch["image"])
         self.log("train_loss", terms["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
-        if "structure_loss" in terms:
-            for name in ("heatmap_loss", "structure_loss"):
-                self.log(f"train_{name}", terms[name], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
-            self.log("structure_weight", float(terms["structure_weight"]), on_step=False, on_epoch=True, batch_size=size)
+        if len(terms) > 2:  # more than the total and one term equal to it
+            for name, value in terms.items():
+                if name != "loss":
+                    self.log(f"train_{name}", value, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return terms["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        outputs = self.model(batch["image"])
-        loss = self.objective.heatmap_loss(outputs, batch)
+        outputs = self.estimator(batch["image"])
+        loss = self.estimator.validation_loss(outputs, batch)
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]), sync_dist=True)
-        keypoints, _ = self.codec.decode(outputs["heatmaps"].detach().float())
+        keypoints, _ = self.estimator.decode(outputs)
         labelled = batch["visibility"].cpu().numpy() > 0
         self._val_errors.append(keypoint_errors(keypoints, batch["keypoints"].cpu().numpy(), labelled))
 
@@ -83,7 +87,7 @@ class PoseModule(pl.LightningModule):
         self.log("val_auc", auc(errors, low, high, AUC_STEPS), sync_dist=True)
 
     def configure_optimizers(self) -> dict:
-        optimizer = build_optimizer(self.model.parameters(), self.config.optimizer)
+        optimizer = build_optimizer(self.estimator.parameters(), self.config.optimizer)
         total_steps = self.trainer.estimated_stepping_batches  # also sets num_training_batches
         scheduler = build_lr_scheduler(
             optimizer, self.config.schedule, total_steps, int(self.trainer.num_training_batches)

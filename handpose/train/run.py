@@ -25,9 +25,9 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy, Strategy
-from torch import nn
 
-from handpose.image_io import write_bytes_atomic
+from handpose.estimators import Estimator
+from handpose.image_io import remove_stale_temporaries, write_bytes_atomic
 from handpose.train.callbacks import LossCurves
 from handpose.train.checkpoint import AtomicCheckpointIO, load_network_weights
 from handpose.train.config import ConfigError, ExperimentConfig, config_from_dict
@@ -35,12 +35,12 @@ from handpose.train.datamodule import PoseDataModule
 from handpose.train.module import PoseModule
 
 #: Config sections that fix the network's weights: a run folder cannot resume under other values.
-ARCHITECTURE_SECTIONS = ("model", "codec", "limbs")
+ARCHITECTURE_SECTIONS = ("estimator", "model", "codec")
 
 
 @dataclass
 class TrainResult:
-    model: nn.Module  # the trained network, in eval mode
+    estimator: Estimator  # the trained estimator, in eval mode
     run_dir: Path
     best_checkpoint: Path | None  # None if validation never ran
     last_checkpoint: Path
@@ -55,6 +55,7 @@ def checkpoint_dir(run_dir: Path) -> Path:
 def train(config: ExperimentConfig) -> TrainResult:
     """Train (or resume training) the experiment ``config`` describes."""
     run_dir = config.run_dir
+    remove_stale_temporaries(checkpoint_dir(run_dir))  # what a run killed mid-save left behind
     resume, best = checkpoint_dir(run_dir) / "last.ckpt", checkpoint_dir(run_dir) / "best.ckpt"
     resume_from = resume if resume.is_file() else None
     if resume_from is not None:
@@ -63,17 +64,17 @@ def train(config: ExperimentConfig) -> TrainResult:
     module = PoseModule(config.to_dict())
     if config.init_from is not None and resume_from is None:
         try:
-            load_network_weights(module.model, config.init_from)
+            load_network_weights(module.estimator, config.init_from)
         except ValueError as error:
             raise ConfigError(f"init_from: {error}") from None
-    data = PoseDataModule(config, module.codec)
+    data = PoseDataModule(config, module.estimator.targets)
     trainer = build_trainer(config)
     if trainer.is_global_zero:
         write_bytes_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
     trainer.fit(module, datamodule=data, ckpt_path=resume_from)
-    module.model.eval()
+    module.estimator.eval()
     return TrainResult(
-        model=module.model,
+        estimator=module.estimator,
         run_dir=run_dir,
         best_checkpoint=best if best.is_file() else None,
         last_checkpoint=resume,

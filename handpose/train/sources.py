@@ -30,10 +30,19 @@ class SourceSamples:
 
 
 def synth_folder(source: SourceConfig, cache_dir: str | Path) -> Path:
-    """The cache folder of a synthetic source: one per (generator version, count, seed, size)."""
-    from handpose.synth import GENERATOR_VERSION
+    """The cache folder of a synthetic source: one per (generator version, count, seed, size).
 
-    return Path(cache_dir) / f"synth-v{GENERATOR_VERSION}-n{source.count}-seed{source.seed}-{source.size}px"
+    Photo backgrounds add their kind and the photo pool's fingerprint (the pool depends on the
+    folders named and on the machine's installed wallpapers); procedural sets keep the plain name.
+    """
+    from handpose.synth import GENERATOR_VERSION
+    from handpose.synth.backgrounds import Backgrounds
+
+    name = f"synth-v{GENERATOR_VERSION}-n{source.count}-seed{source.seed}-{source.size}px"
+    if source.backgrounds != "procedural":
+        pool = Backgrounds(source.backgrounds, tuple(source.background_dirs)).photos()  # type: ignore[arg-type]
+        name += f"-{source.backgrounds}-{pool.fingerprint()}"
+    return Path(cache_dir) / name
 
 
 def prepare_synth(source: SourceConfig, cache_dir: str | Path, workers: int = 1) -> Path:
@@ -55,7 +64,10 @@ def prepare_synth(source: SourceConfig, cache_dir: str | Path, workers: int = 1)
     staging.chmod(0o755)  # mkdtemp's 0700 would keep the shared cache from other users
     try:
         annotation = Path(
-            generate_dataset(staging, source.count, size=source.size, seed=source.seed, workers=workers, progress=True)
+            generate_dataset(
+                staging, source.count, size=source.size, seed=source.seed, workers=workers, progress=True,
+                backgrounds=source.backgrounds, background_dirs=source.background_dirs,  # type: ignore[arg-type]
+            )
         )
         write_bytes_atomic(staging / COMPLETE_MARKER, json.dumps({"annotation": annotation.name}).encode())
         if folder.exists() and not marker.is_file():

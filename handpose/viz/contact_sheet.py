@@ -22,6 +22,10 @@ _BACKGROUND = (40, 40, 40)
 _CAPTION_HEIGHT = 16
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FONT_SCALE = 0.38
+#: Tiles too narrow for "..." and this many end characters of a caption get a smaller font, down
+#: to _MIN_FONT_SCALE (capitals 5 pixels high, half the usual: the smallest still legible up close).
+_KEPT_CHARACTERS = 4
+_MIN_FONT_SCALE = 0.2
 
 
 def hand_tile(sample: HandSample, tile_size: int = 192, margin: float = 0.25) -> np.ndarray:
@@ -72,9 +76,26 @@ def write_contact_sheet(path: str | Path, sheet: np.ndarray) -> None:
 
 def _caption(text: str, width: int) -> np.ndarray:
     band = np.zeros((_CAPTION_HEIGHT, width, 3), dtype=np.uint8)
-    fitted, start = text, 0
-    while cv2.getTextSize(fitted, _FONT, _FONT_SCALE, 1)[0][0] > width - 4 and start < len(text) - 1:
-        start += 1
-        fitted = "..." + text[start:]  # keep the end of the id, where the distinguishing part is
-    cv2.putText(band, fitted, (2, _CAPTION_HEIGHT - 5), _FONT, _FONT_SCALE, (235, 235, 235), 1, cv2.LINE_AA)
+    fitted, scale = _fitted_caption(text, width)
+    cv2.putText(band, fitted, (2, _CAPTION_HEIGHT - 5), _FONT, scale, (235, 235, 235), 1, cv2.LINE_AA)
     return band
+
+
+def _fitted_caption(text: str, width: int) -> tuple[str, float]:
+    """What of ``text`` to draw in a band ``width`` pixels wide, and at which font scale: all of it
+    when it fits, else "..." and its end (where ids and labels differ), the font shrunk first on
+    tiles too narrow for even a few characters; "" when not one character fits."""
+    room = width - 4  # 2 pixels either side
+    scale = _FONT_SCALE
+    shortest = text if len(text) <= _KEPT_CHARACTERS else "..." + text[-_KEPT_CHARACTERS:]
+    while _text_width(shortest, scale) > room and scale > _MIN_FONT_SCALE:
+        scale = max(_MIN_FONT_SCALE, 0.8 * scale)
+    for start in range(len(text)):
+        fitted = "..." + text[start:] if start else text
+        if _text_width(fitted, scale) <= room:
+            return fitted, scale
+    return "", scale
+
+
+def _text_width(text: str, scale: float) -> int:
+    return cv2.getTextSize(text, _FONT, scale, 1)[0][0]

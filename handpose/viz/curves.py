@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backend_bases import RendererBase
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from handpose.image_io import write_bytes_atomic
 from handpose.metrics.pck import area_under_curve
@@ -30,8 +33,15 @@ def plot_pck_curves(
     unit: str = "px",
     title: str = "PCK",
 ) -> Path:
-    """One PNG with a PCK curve per model, ``{name: (thresholds, values)}``; the legend gives each
-    curve's AUC and the threshold range it was taken over. Returns the path written."""
+    """One PNG of :func:`pck_figure`. Returns the path written."""
+    return _write_png(pck_figure(curves, unit, title), path)
+
+
+def pck_figure(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], unit: str = "px", title: str = "PCK"
+) -> Figure:
+    """A PCK curve per model, ``{name: (thresholds, values)}``; the legend gives each curve's AUC
+    and the threshold range it was taken over. Laid out, the title wrapped to fit."""
     if not curves:
         raise ValueError("no PCK curves to plot")
     figure = Figure(figsize=(6.4, 4.8), dpi=100)
@@ -51,7 +61,7 @@ def plot_pck_curves(
     axes.set_ylim(0.0, 1.02)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize="small")
-    return _write_png(figure, path)
+    return _laid_out(figure)
 
 
 def plot_loss_curves(
@@ -92,7 +102,7 @@ def plot_loss_curves(
     axes.set(xlabel=x_key, ylabel="loss", title=title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    return _write_png(figure, path)
+    return _write_png(_laid_out(figure), path)
 
 
 def _read_records(csv_path_or_records: str | Path | Iterable[Mapping[str, object]]) -> list[Mapping[str, object]]:
@@ -111,8 +121,34 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _write_png(figure: Figure, path: str | Path) -> Path:
+def _laid_out(figure: Figure) -> Figure:
+    """``figure`` tight-laid-out with each title wrapped to its axes' width: evaluation titles name
+    dataset paths of any length, the canvas cuts off what lies outside it, and a title centred
+    over its axes and no wider stays inside. A first wrap to the figure's width lets tight_layout
+    place the axes before their width is known."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    titles = {axes: axes.get_title() for axes in figure.axes}
+    for axes, title in titles.items():
+        _wrap_to_width(axes.title, title, figure.bbox.width, renderer)
     figure.tight_layout()
+    for axes, title in titles.items():
+        _wrap_to_width(axes.title, title, axes.bbox.width, renderer)
+    figure.tight_layout()
+    return figure
+
+
+def _wrap_to_width(text: Text, content: str, width: float, renderer: RendererBase) -> None:
+    """Set ``content`` on ``text``, broken into lines (inside long words such as paths too) until
+    none is wider than ``width`` pixels."""
+    text.set_text(content)
+    lines = content.splitlines()
+    chars = max((len(line) for line in lines), default=0)
+    while chars > 1 and (drawn := text.get_window_extent(renderer).width) > width:
+        chars = max(1, min(chars - 1, int(chars * width / drawn)))
+        text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))
+
+
+def _write_png(figure: Figure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)
     write_bytes_atomic(path, buffer.getvalue())

@@ -1,0 +1,141 @@
+"""``handpose predict SOURCE``: hands and 21 keypoints each on any photo, folder, glob, video or webcam.
+
+SOURCE is an image file, a folder (its images, subfolders included), a glob pattern
+(``'photos/*.jpg'``), a video file, or ``--webcam N``. Uses the bundled weights unless
+``--weights`` names others. Writes DIR/predictions.json: one record per hand (see the README);
+``--save-overlays`` also writes DIR/overlays/<name>.jpg per image, or DIR/<video>_overlay.mp4 for
+a video or webcam. A frame that cannot be read is named with the reason and the rest go on; the
+exit status is 1 when any failed, 2 for bad arguments or a SOURCE that cannot be used at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="find hands and their keypoints in images, folders, videos or a webcam",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("source", nargs="?", help="image, folder, glob pattern or video file")
+    parser.add_argument("--webcam", type=int, metavar="N", help="read webcam N instead of a SOURCE (Ctrl-C stops)")
+    parser.add_argument("--out", type=Path, default=Path("predictions"), metavar="DIR", help="output folder (default: predictions)")
+    parser.add_argument("--weights", default="default", help="bundled weights name, weights file or checkpoint (default: default)")
+    parser.add_argument(
+        "--boxes", type=Path, metavar="FILE",
+        help="COCO-style JSON with hand boxes (images + annotations with bbox, optional hand_type); "
+        "frames it lists are cropped at those boxes",
+    )
+    parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
+    parser.add_argument("--no-refine", action="store_true", help="whole images: skip the second, tighter pass")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (videos and webcams)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from handpose.inference.sources import SourceError, open_source
+    from handpose.inference.weights import WeightsError
+
+    if (args.source is None) == (args.webcam is None):
+        print("error: give a SOURCE or --webcam N (one of them)", file=sys.stderr)
+        return 2
+    try:
+        source = open_source(args.source, webcam=args.webcam)
+        boxes = read_boxes(args.boxes) if args.boxes is not None else {}
+        from handpose.inference.predictor import Predictor
+
+        predictor = Predictor(args.weights, device=args.device, refine=not args.no_refine)
+    except (SourceError, WeightsError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return run_predictions(predictor, source, boxes, args.out, args.save_overlays, args.max_frames)
+
+
+def run_predictions(predictor: Any, source: Any, boxes: dict, out: Path, save_overlays: bool, max_frames: int | None) -> int:
+    """Predict every frame of ``source``, write predictions.json (and overlays), print a summary."""
+    from tqdm import tqdm
+
+    from handpose.image_io import write_bytes_atomic
+    from handpose.inference.sources import FrameFailure
+    from handpose.structures import SampleError
+    from handpose.viz.prediction_overlay import OverlayVideoWriter, draw_predictions, write_overlay_image
+
+    records: list[dict] = []
+    failures = frames = 0
+    is_stream = source.kind in ("video", "webcam")
+    video = None
+    total = source.total if max_frames is None or source.total is None else min(source.total, max_frames)
+    progress = tqdm(total=total, unit="frame" if is_stream else "image", disable=source.kind == "image")
+    try:
+        for frame in source:
+            if max_frames is not None and frames >= max_frames:
+                break
+            progress.update(1)
+            frames += 1
+            if isinstance(frame, FrameFailure):
+                failures += 1
+                tqdm.write(f"error: {frame.reason}", file=sys.stderr)
+                continue
+            listed = boxes.get(frame.name) or boxes.get(Path(frame.name).name)
+            try:
+                hands = predictor(frame.image, **({"boxes": listed[0], "sides": listed[1]} if listed else {}))
+            except (SampleError, ValueError) as error:
+                failures += 1
+                tqdm.write(f"error: {frame.name}: {error}", file=sys.stderr)
+                continue
+            where = {"file_name": frame.name} if frame.frame_index is None else {"file_name": frame.name, "frame": frame.frame_index}
+            records += [{**where, **hand.to_json()} for hand in hands]
+            if save_overlays:
+                drawn = draw_predictions(frame.image, hands)
+                if is_stream:
+                    if video is None:
+                        height, width = drawn.shape[:2]
+                        stem = Path(frame.name).stem.replace(":", "")
+                        video = OverlayVideoWriter(out / f"{stem}_overlay.mp4", source.fps or 25.0, (width, height)).__enter__()
+                    video.write(drawn)
+                else:
+                    write_overlay_image((out / "overlays" / frame.name).with_suffix(".jpg"), drawn)
+    except KeyboardInterrupt:
+        tqdm.write("stopped")
+    finally:
+        progress.close()
+        if video is not None:
+            video.__exit__(None, None, None)
+    # One record per line: a folder of thousands of images stays readable and diffable.
+    lines = ",\n".join("  " + json.dumps(record) for record in records)
+    write_bytes_atomic(out / "predictions.json", f"[\n{lines}\n]\n".encode("utf-8"))
+    skipped = len(source.skipped)
+    print(
+        f"{frames - failures} of {frames} {'frames' if is_stream else 'images'} predicted, {len(records)} hands, "
+        f"{failures} failed" + (f", {skipped} non-image files skipped" if skipped else "")
+    )
+    print(f"wrote {out / 'predictions.json'}" + (" and overlays" if save_overlays else ""))
+    return 1 if failures else 0
+
+
+def read_boxes(path: Path) -> dict[str, tuple[list[list[float]], list[str | None]]]:
+    """file_name -> (boxes x0, y0, x1, y1, sides) from a COCO-style JSON of hand boxes."""
+    try:
+        coco = json.loads(path.read_text())
+        names = {image["id"]: image["file_name"] for image in coco["images"]}
+        found: dict[str, tuple[list[list[float]], list[str | None]]] = {}
+        for annotation in coco["annotations"]:
+            x, y, w, h = (float(v) for v in annotation["bbox"])
+            boxes, sides = found.setdefault(names[annotation["image_id"]], ([], []))
+            boxes.append([x, y, x + w, y + h])
+            sides.append(annotation.get("hand_type"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: boxes file is missing") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: not a COCO-style file of hand boxes ({type(error).__name__}: {error})") from None
+    for name, (_, sides) in found.items():
+        if any(side not in ("left", "right", None) for side in sides):
+            raise ValueError(f"{path}: image {name}: hand_type must be 'left' or 'right'")
+    return found

@@ -1,0 +1,137 @@
+"""The estimator: a network together with its targets, its loss and its decoding.
+
+As a head owns its loss and prediction in MMPose, an :class:`Estimator` is everything that is
+particular to one kind of model, so that the training loop, the Dataset, evaluation and inference
+need no branch for any of them:
+
+- :attr:`Estimator.targets` names the targets it learns from, each a codec whose ``encode``
+  turns a crop's keypoints into arrays; the Dataset encodes every declared target generically
+  into ``batch["targets"][name]``.
+- :meth:`Estimator.loss` computes its own loss terms from its outputs and the batch.
+- :meth:`Estimator.decode` turns outputs into keypoints in crop pixels, and
+  :meth:`Estimator.predict` maps them back through the crops into
+  :class:`~handpose.structures.HandPrediction`\\ s.
+
+An estimator is built from plain keyword arguments (:attr:`Estimator.kwargs`: dicts, lists,
+numbers, strings), so a weights file that records its name, those arguments and its state dict
+rebuilds it with nothing else (:mod:`handpose.inference.weights`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from handpose.codecs.image_normalization import IMAGE_MEAN, IMAGE_STD, normalize_image
+from handpose.codecs.target_codec import TargetCodec
+from handpose.geometry.crop import uncrop_keypoints
+from handpose.structures import HandPrediction, HandSide
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How an estimator's input crops are cut: the same in training, evaluation and inference.
+
+    ``padding`` is the crop side over the hand box's longer side; with ``flip_to_right`` left
+    hands are mirrored, so the network only ever sees right hands.
+    """
+
+    input_size: int
+    padding: float = 1.5
+    flip_to_right: bool = True
+    mean: tuple[float, float, float] = IMAGE_MEAN
+    std: tuple[float, float, float] = IMAGE_STD
+
+    def __post_init__(self) -> None:
+        if self.input_size <= 0 or not self.padding > 0:
+            raise ValueError(f"input_size and padding must be positive, got {self.input_size} and {self.padding}")
+
+    def normalize(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """RGB uint8 crops (B, S, S, 3) -> the float tensor (B, 3, S, S) the network takes."""
+        return normalize_image(crops, self.mean, self.std)
+
+
+class Estimator(nn.Module):
+    """Base class of every estimator; see the module docstring.
+
+    Subclasses set :attr:`name` (their key in :data:`handpose.estimators.ESTIMATORS`), call
+    ``super().__init__(crop, kwargs)`` with the keyword arguments they were built with, and
+    implement :meth:`forward`, :meth:`loss` and :meth:`decode`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, crop: CropSpec, kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.crop = crop
+        self.kwargs = kwargs
+
+    @property
+    def targets(self) -> dict[str, TargetCodec]:
+        """Target name -> codec; the Dataset puts ``codec.encode(...)`` in ``batch["targets"][name]``."""
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any], epoch: int) -> dict[str, torch.Tensor]:
+        """``{"loss": the total to optimise, ...further terms to log}`` for one batch."""
+        raise NotImplementedError
+
+    def validation_loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
+        """The loss that validation reports and early stopping watches: comparable across epochs.
+
+        By default the training total; an estimator whose total has a scheduled term leaves that
+        term out here.
+        """
+        return self.loss(outputs, batch, epoch=0)["loss"]
+
+    def decode(self, outputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints (B, 21, 2) in crop pixels and per-joint scores (B, 21)."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        outputs: dict[str, Any],
+        affines: np.ndarray,
+        flipped: np.ndarray,
+        finder: str = "",
+        hand_scores: np.ndarray | None = None,
+    ) -> list[HandPrediction]:
+        """Decode ``outputs`` and map each hand back through its crop into image pixels.
+
+        ``affines`` (B, 2, 3) map image pixels to crop pixels (:func:`~handpose.geometry.crop_affine`;
+        a mirroring crop's affine mirrors back). ``flipped`` (B,) says which crops mirror the
+        image: a network that only sees right hands then found a hand that appears as a left one.
+        """
+        keypoints, scores = self.decode(outputs)
+        image_keypoints = uncrop_keypoints(keypoints, np.asarray(affines, dtype=np.float64))
+        predictions = []
+        for i in range(len(keypoints)):
+            side: HandSide | None = None
+            if self.crop.flip_to_right:
+                side = "left" if bool(flipped[i]) else "right"
+            predictions.append(
+                HandPrediction(
+                    box=_keypoint_extent(image_keypoints[i]),
+                    keypoints=image_keypoints[i],
+                    keypoint_scores=np.asarray(scores[i], dtype=np.float64),
+                    hand_side=side,
+                    hand_score=float(np.mean(scores[i]) if hand_scores is None else hand_scores[i]),
+                    finder=finder,
+                )
+            )
+        return predictions
+
+    def spec(self) -> dict[str, Any]:
+        """What rebuilds this estimator: ``{"name": ..., "kwargs": ...}``."""
+        return {"name": self.name, "kwargs": self.kwargs}
+
+
+def _keypoint_extent(keypoints: np.ndarray) -> np.ndarray:
+    """The x0, y0, x1, y1 box around predicted keypoints."""
+    return np.concatenate([keypoints.min(axis=0), keypoints.max(axis=0)]).astype(np.float64)

@@ -1,0 +1,1 @@
+"""Inference: weights files, the Predictor, image sources."""

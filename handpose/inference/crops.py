@@ -1,0 +1,46 @@
+"""Run an estimator on square crops of images and map its keypoints back: the one top-down step
+that evaluation on annotated boxes and the Predictor share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from handpose.estimators import Estimator
+from handpose.geometry.crop import CropBox, crop_affine, crop_image
+from handpose.structures import HandPrediction
+
+
+def estimate_in_boxes(
+    estimator: Estimator,
+    image_of: Callable[[int], np.ndarray],
+    boxes: Sequence[CropBox],
+    finder: str = "",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> list[HandPrediction]:
+    """One :class:`HandPrediction` per crop box, in the pixels of the box's image.
+
+    ``image_of(i)`` gives the RGB uint8 image box i lies in (called once per box, in order, so it
+    may read files lazily). A box with ``flip`` mirrors its crop: the affine includes the mirror,
+    so mapping keypoints back through it mirrors them back, and the prediction's side says the
+    hand appears as a left one. The estimator runs in eval mode on its own device.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    estimator.eval()
+    device = next(estimator.parameters()).device
+    size = estimator.crop.input_size
+    predictions: list[HandPrediction] = []
+    starts = range(0, len(boxes), batch_size)
+    for start in tqdm(starts, desc="top-down prediction", unit="batch", disable=not progress):
+        chunk = boxes[start:start + batch_size]
+        crops = np.stack([crop_image(image_of(start + i), box, size) for i, box in enumerate(chunk)])
+        with torch.no_grad():
+            outputs = estimator(estimator.crop.normalize(crops).to(device))
+        affines = np.stack([crop_affine(box, size) for box in chunk])
+        predictions += estimator.predict(outputs, affines, np.array([box.flip for box in chunk]), finder=finder)
+    return predictions

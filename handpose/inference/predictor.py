@@ -1,0 +1,153 @@
+"""``handpose.Predictor``: hands and their keypoints in any image, with the bundled weights.
+
+``Predictor()(image)`` returns :class:`~handpose.structures.HandPrediction`\\ s in the image's own
+pixels. Where the hands come from (each prediction's ``finder`` says which):
+
+- ``boxes`` given (x0, y0, x1, y1 per hand, e.g. from ``--boxes FILE``): one crop per box;
+- otherwise the whole image as one hand crop (a close-up photo, a webcam frame), refined by a
+  second pass on the box of the first pass's keypoints, so the hand ends up framed as in training.
+
+The pose networks see right hands only (left ones are mirrored in training). Where no one says
+which side a hand is, each first-pass crop is run both as it is and mirrored; the orientation whose
+keypoints are more confident wins and gives the side as the hand appears in the image, and
+``hand_score`` is that orientation's share of the two confidences (0.5: undecided, 1: certain).
+
+Very large images are downscaled (longer side at most ``max_side``) before any crop, with area
+averaging, and keypoints are mapped back to the original pixels; so a 4000-pixel photo is neither
+aliased by a 128-pixel crop nor slow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from handpose.estimators import Estimator
+from handpose.geometry.crop import CropBox, box_around
+from handpose.inference.crops import estimate_in_boxes
+from handpose.inference.sources import load_image
+from handpose.inference.weights import load_estimator
+from handpose.structures import HandPrediction, HandSide, keypoint_box
+
+#: Longer image side above which images are downscaled before cropping.
+MAX_SIDE = 1280
+
+
+class Predictor:
+    """Finds hands and predicts their keypoints; see the module docstring.
+
+    ``weights``: a bundled weights name ("default"), a weights file or a training checkpoint.
+    ``refine``: the second, tighter pass of the whole-image finder.
+    """
+
+    def __init__(
+        self,
+        weights: str | Path = "default",
+        device: str | torch.device = "cpu",
+        refine: bool = True,
+        max_side: int = MAX_SIDE,
+        estimator: Estimator | None = None,
+    ) -> None:
+        self.estimator = estimator if estimator is not None else load_estimator(weights, device)
+        self.refine = refine
+        if max_side < self.estimator.crop.input_size:
+            raise ValueError(f"max_side {max_side} is below the estimator's input size {self.estimator.crop.input_size}")
+        self.max_side = int(max_side)
+
+    def __call__(
+        self,
+        image: np.ndarray | str | Path,
+        boxes: Sequence[Sequence[float]] | None = None,
+        sides: Sequence[HandSide | None] | None = None,
+    ) -> list[HandPrediction]:
+        """The hands in ``image`` (RGB uint8 array, or a file of any image format).
+
+        ``boxes``: hand boxes x0, y0, x1, y1 in the image's pixels, one prediction each;
+        ``sides``: the side of each box's hand as it appears, where known (None: decided by the
+        network). Without boxes, the whole image is one hand crop.
+        """
+        pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
+        small, scale = self._downscaled(pixels)
+        if boxes is None:
+            found = self._whole_image(small)
+        else:
+            if sides is not None and len(sides) != len(boxes):
+                raise ValueError(f"got {len(sides)} sides for {len(boxes)} boxes; give one per box or none")
+            to_small = [(np.asarray(b, dtype=np.float64) + 0.5) / np.tile(scale, 2) - 0.5 for b in boxes]
+            found = self._in_boxes(small, to_small, sides)
+        return [_rescaled(prediction, scale) for prediction in found]
+
+    def _downscaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The image with its longer side at most ``max_side``, and the factors (x, y) back to the
+        original."""
+        height, width = image.shape[:2]
+        longer = max(height, width)
+        if longer <= self.max_side:
+            return image, np.ones(2)
+        size = (max(1, round(width * self.max_side / longer)), max(1, round(height * self.max_side / longer)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return small, np.array([width / size[0], height / size[1]])
+
+    def _whole_image(self, image: np.ndarray) -> list[HandPrediction]:
+        height, width = image.shape[:2]
+        whole = CropBox(center=((width - 1) / 2.0, (height - 1) / 2.0), size=float(max(width, height)))
+        first = self._both_orientations(image, [whole], "whole_image")[0]
+        if not self.refine:
+            return [first]
+        crop = self.estimator.crop
+        tight = box_around(keypoint_box(first.keypoints), crop.padding)
+        flip = crop.flip_to_right and first.hand_side == "left"
+        second = estimate_in_boxes(self.estimator, lambda i: image, [replace(tight, flip=flip)], finder="whole_image")[0]
+        return [replace(second, hand_side=first.hand_side, hand_score=first.hand_score)]
+
+    def _in_boxes(
+        self, image: np.ndarray, boxes: list[np.ndarray], sides: Sequence[HandSide | None] | None
+    ) -> list[HandPrediction]:
+        crop = self.estimator.crop
+        crops = [box_around(box, crop.padding) for box in boxes]
+        if sides is None:
+            return self._both_orientations(image, crops, "boxes")
+        flips = [crop.flip_to_right and side == "left" for side in sides]
+        found = estimate_in_boxes(
+            self.estimator, lambda i: image, [replace(c, flip=f) for c, f in zip(crops, flips)], finder="boxes"
+        )
+        return [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
+
+    def _both_orientations(self, image: np.ndarray, crops: list[CropBox], finder: str) -> list[HandPrediction]:
+        """Each crop as it is and mirrored; per crop the more confident one, with its side."""
+        if not self.estimator.crop.flip_to_right:  # a network of both hands: nothing to decide
+            return estimate_in_boxes(self.estimator, lambda i: image, crops, finder=finder)
+        both = [replace(c, flip=flip) for c in crops for flip in (False, True)]
+        found = estimate_in_boxes(self.estimator, lambda i: image, both, finder=finder)
+        chosen = []
+        for as_is, mirrored in zip(found[0::2], found[1::2]):
+            best = as_is if as_is.score >= mirrored.score else mirrored
+            total = as_is.score + mirrored.score
+            chosen.append(replace(best, hand_score=best.score / total if total > 0 else 0.5))
+        return chosen
+
+
+def _check_rgb(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"expected an RGB uint8 array (H, W, 3) or an image file, got "
+            f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', type(image).__name__)}"
+        )
+    return image
+
+
+def _rescaled(prediction: HandPrediction, scale: np.ndarray) -> HandPrediction:
+    """A prediction on an image downscaled by ``scale`` (x, y; area averaging) in the original's
+    pixels: pixel centres sit at (x + 0.5) * scale - 0.5."""
+    if np.all(scale == 1.0):
+        return prediction
+    return replace(
+        prediction,
+        keypoints=(prediction.keypoints + 0.5) * scale - 0.5,
+        box=(prediction.box + 0.5) * np.tile(scale, 2) - 0.5,
+    )

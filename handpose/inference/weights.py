@@ -1,0 +1,120 @@
+"""Weights files: a trained estimator in one small, self-describing file, and loading it back.
+
+A weights file is a ``torch.save`` of plain data, read with ``weights_only=True``::
+
+    {"format": "handpose-weights", "format_version": 1,
+     "estimator": {"name": "heatmap_2d", "kwargs": {...}},     # rebuilds the network, codec, crop
+     "input": {"input_size": 128, "padding": 1.5, "flip_to_right": True, "mean": [...], "std": [...]},
+     "state_dict": {...},                                        # floating tensors in fp16
+     "metadata": {...}}                                          # where it came from (free-form)
+
+:func:`load_estimator` needs torch and :mod:`handpose.estimators`, not Lightning nor the
+experiment config, so inference runs without the training package. It also reads a training
+checkpoint (``.ckpt``) directly: the training module stores the estimator's spec in it
+(:data:`ESTIMATOR_SPEC_KEY`). Weights are stored in fp16 (half the size; the keypoints they give
+differ from fp32's by far less than a pixel, which the tests check) and loaded into fp32.
+
+Bundled weights live in ``handpose/weights/`` and are loaded by name (:data:`BUNDLED_WEIGHTS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from handpose.estimators import Estimator, build_estimator
+from handpose.image_io import open_atomic
+
+WEIGHTS_FORMAT = "handpose-weights"
+WEIGHTS_FORMAT_VERSION = 1
+
+#: Where a training checkpoint keeps its estimator's spec, ``{"name": ..., "kwargs": ...}``.
+ESTIMATOR_SPEC_KEY = "handpose_estimator"
+#: Where the Lightning module keeps the estimator inside a checkpoint's state dict.
+CHECKPOINT_PREFIX = "estimator."
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+#: Names :func:`load_estimator` accepts for the weights shipped with the package.
+BUNDLED_WEIGHTS = {"default": WEIGHTS_DIR / "hand2d_default.pt"}
+
+
+class WeightsError(ValueError):
+    """A weights file or checkpoint that cannot be used; the message names the file and why."""
+
+
+def load_estimator(name_or_path: str | Path, device: str | torch.device = "cpu") -> Estimator:
+    """The estimator in a bundled weights name ("default"), a weights file or a training
+    checkpoint, weights loaded, in eval mode."""
+    path = resolve_weights(name_or_path)
+    content = _read(path)
+    if content.get("format") == WEIGHTS_FORMAT:
+        version = content.get("format_version")
+        if version != WEIGHTS_FORMAT_VERSION:
+            raise WeightsError(f"{path}: weights format version {version!r}; this handpose reads {WEIGHTS_FORMAT_VERSION}")
+        spec, state, prefix = content.get("estimator"), content.get("state_dict"), ""
+    elif ESTIMATOR_SPEC_KEY in content:
+        spec, state, prefix = content[ESTIMATOR_SPEC_KEY], content.get("state_dict"), CHECKPOINT_PREFIX
+    else:
+        raise WeightsError(f"{path}: not a handpose weights file or training checkpoint")
+    if not isinstance(spec, dict) or not isinstance(state, dict):
+        raise WeightsError(f"{path}: the estimator spec or the state dict is missing")
+    try:
+        estimator = build_estimator(spec["name"], **spec["kwargs"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise WeightsError(f"{path}: cannot rebuild its estimator ({error})") from None
+    weights = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    try:
+        estimator.load_state_dict({key: value.float() if value.is_floating_point() else value for key, value in weights.items()})
+    except RuntimeError as error:  # missing, unexpected or differently shaped weights
+        raise WeightsError(f"{path}: its weights do not fit its estimator ({str(error).splitlines()[0]})") from None
+    return estimator.eval().to(device)
+
+
+def resolve_weights(name_or_path: str | Path) -> Path:
+    """The file of a bundled weights name (unless a file of that name exists), or ``name_or_path``."""
+    path = Path(name_or_path)
+    if str(name_or_path) in BUNDLED_WEIGHTS and not path.exists():
+        return BUNDLED_WEIGHTS[str(name_or_path)]
+    return path
+
+
+def save_weights(estimator: Estimator, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``estimator`` as a weights file (atomically); returns the path."""
+    state = {
+        key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()
+        for key, value in estimator.state_dict().items()
+    }
+    crop = asdict(estimator.crop)
+    content = {
+        "format": WEIGHTS_FORMAT,
+        "format_version": WEIGHTS_FORMAT_VERSION,
+        "estimator": estimator.spec(),
+        "input": {key: list(value) if isinstance(value, tuple) else value for key, value in crop.items()},
+        "state_dict": state,
+        "metadata": dict(metadata or {}),
+    }
+    path = Path(path)
+    with open_atomic(path, durable=True) as f:
+        torch.save(content, f)
+    return path
+
+
+def read_metadata(name_or_path: str | Path) -> dict[str, Any]:
+    """The ``metadata`` of a weights file ({} for a checkpoint)."""
+    return dict(_read(resolve_weights(name_or_path)).get("metadata") or {})
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file is missing")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load on arbitrary bytes fails in many ways, each just "unreadable"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise WeightsError(f"{path}: not a readable weights file or checkpoint ({reason})") from None
+    if not isinstance(content, dict):
+        raise WeightsError(f"{path}: not a handpose weights file or training checkpoint")
+    return content

@@ -1,0 +1,78 @@
+"""The Predictor maps keypoints back to the original image exactly, whatever the finder, the
+image's EXIF orientation or its downscaling: checked with the fake estimator that reads each
+crop's geometry off the image (:mod:`geometry_reading`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from geometry_reading import IMAGE_HEIGHT, IMAGE_WIDTH, GeometryReadingEstimator, coordinate_image
+from handpose.inference.predictor import Predictor
+from handpose.skeleton import NUM_JOINTS
+from handpose.structures import keypoint_box
+
+
+def hand_keypoints(seed: int = 0) -> np.ndarray:
+    """21 points in a 60-pixel patch well inside the 200 x 160 coordinate image."""
+    rng = np.random.default_rng(seed)
+    centre = np.array([IMAGE_WIDTH / 2 + 5, IMAGE_HEIGHT / 2 - 4])
+    return centre + rng.uniform(-30, 30, (NUM_JOINTS, 2))
+
+
+def predictor_for(truth: np.ndarray, **kwargs) -> Predictor:
+    return Predictor(estimator=GeometryReadingEstimator(truth[None], padding=1.5), **kwargs)
+
+
+def test_boxes_map_back_exactly_and_take_the_side_given():
+    truth = hand_keypoints()
+    predictor = predictor_for(truth)
+    (found,) = predictor(coordinate_image(0), boxes=[keypoint_box(truth)])
+    assert np.abs(found.keypoints - truth).max() < 0.1
+    assert found.finder == "boxes" and found.hand_side in ("left", "right") and found.hand_score == pytest.approx(0.5)
+    (left,) = predictor(coordinate_image(0), boxes=[keypoint_box(truth)], sides=["left"])
+    assert np.abs(left.keypoints - truth).max() < 0.1
+    assert left.hand_side == "left" and predictor.estimator.mirrored == {0: True}
+
+
+def test_the_whole_image_finder_maps_back_exactly_after_its_refining_pass():
+    truth = hand_keypoints(1)
+    (found,) = predictor_for(truth)(coordinate_image(0))
+    assert found.finder == "whole_image"
+    assert np.abs(found.keypoints - truth).max() < 0.1
+    x0, y0, x1, y1 = found.box
+    assert (x0, y0) == pytest.approx(tuple(truth.min(axis=0)), abs=0.1)
+    assert (x1, y1) == pytest.approx(tuple(truth.max(axis=0)), abs=0.1)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_rotated_files_give_keypoints_in_upright_pixels(tmp_path: Path, orientation: int):
+    truth = hand_keypoints(2)
+    turn = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "rotated.png"
+    Image.fromarray(coordinate_image(0)).transpose(turn).save(path, exif=exif)
+    (found,) = predictor_for(truth)(path)
+    assert np.abs(found.keypoints - truth).max() < 0.1
+
+
+def test_large_images_are_downscaled_and_keypoints_come_back_in_original_pixels():
+    truth = hand_keypoints(3)
+    predictor = predictor_for(truth, max_side=128)  # 200 x 160 -> 128 x 102
+    (found,) = predictor(coordinate_image(0))
+    assert np.abs(found.keypoints - truth).max() < 0.1
+    (boxed,) = predictor(coordinate_image(0), boxes=[keypoint_box(truth)])
+    assert np.abs(boxed.keypoints - truth).max() < 0.1
+
+
+def test_bad_images_and_arguments_are_clear_errors():
+    truth = hand_keypoints()
+    predictor = predictor_for(truth)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        predictor(np.zeros((50, 50), dtype=np.uint8))
+    with pytest.raises(ValueError, match="one per box"):
+        predictor(coordinate_image(0), boxes=[keypoint_box(truth)], sides=["left", "right"])
