@@ -57,13 +57,14 @@ def named_models(names: list[str]) -> list[tuple[str, dict, nn.Module]]:
 
 def config_models(paths: list[Path]) -> list[tuple[str, dict, nn.Module]]:
     """The networks of experiment configs, built as training builds them."""
-    from handpose.train.build import build_pose_model
+    from handpose.train.build import build_estimator_from_config
     from handpose.train.config import load_config
 
     models = []
     for path in paths:
         config = load_config(path)
-        models.append((config.name, config.model_kwargs, build_pose_model(config)))
+        kwargs = {key: value for key, value in config.model.items() if key != "name"}
+        models.append((config.name, kwargs, build_estimator_from_config(config).network))
     return models
 
 

@@ -16,9 +16,8 @@ for config in default unet_synth cpm_synth nsrm_synth; do
   echo "$config $(( $(date +%s) - start ))" >> "$out/train_seconds.txt"
 done
 test_set=$($bin/python -c "
-from handpose.train.config import SourceConfig
-from handpose.train.sources import prepare_synth
-print(prepare_synth(SourceConfig(format='synth', count=300, seed=3, size=256), 'runs/cache'))")
+from handpose.synth.cache import prepare_synth_set
+print(prepare_synth_set(300, 3, 256, 'runs/cache'))")
 ckpts=$(for c in default unet_synth cpm_synth nsrm_synth; do echo $out/$c/checkpoints/best.ckpt; done)
 $bin/handpose eval $ckpts --data "coco:$test_set" --out $out/eval_synthetic_test
 real=../shared/data/real/uci_hand/annotations.json

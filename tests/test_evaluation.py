@@ -278,3 +278,12 @@ def test_training_checkpoints_evaluate_like_the_weights_file_exported_from_them(
     reports = evaluate_checkpoints([training_checkpoint, exported], f"coco:{dataset}", tmp_path / "out", progress=False)
     assert [report["protocol"]["estimator"] for report in reports.values()] == ["heatmap_2d", "heatmap_2d"]
     assert all(np.isfinite(report["image_pixels"]["epe_mean"]) for report in reports.values())
+
+
+def test_the_whole_image_finder_scores_the_predictor_without_the_boxes(truth_checkpoint: Path, dataset: Path, tmp_path: Path):
+    reports = evaluate_checkpoints([truth_checkpoint], f"coco:{dataset}", tmp_path / "out", progress=False, finder="whole_image")
+    report = reports["truth"]
+    assert report["protocol"]["hands_found"] == 3 and report["protocol"]["images"] == 3
+    assert report["image_pixels"]["epe_mean"] < 0.25  # hands near the image edge decode a little less exactly
+    with pytest.raises(ValueError, match="unknown finder"):
+        evaluate_checkpoints([truth_checkpoint], f"coco:{dataset}", tmp_path / "o2", progress=False, finder="detector")

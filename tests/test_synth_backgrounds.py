@@ -147,7 +147,7 @@ def test_wallpaper_resolutions_and_thumbnails_count_once(tmp_path):
     ]
 
 
-def test_command_line_renders_photo_backgrounds(tmp_path, green_folder, capsys):
+def test_command_line_renders_photo_backgrounds(tmp_path, green_folder):
     out = tmp_path / "out"
     args = ["synth", "--out", str(out), "--count", "1", "--size", "32", "--backgrounds", "photos"]
     assert main([*args, "--background-dir", str(green_folder)]) == 0
@@ -157,16 +157,20 @@ def test_command_line_renders_photo_backgrounds(tmp_path, green_folder, capsys):
 @pytest.mark.parametrize(
     "extra, problem",
     [
-        (["--backgrounds", "photos", "--background-dir", "MISSING"], "--background-dir MISSING is not a folder"),
+        (["--backgrounds", "photos", "--background-dir", "MISSING"], "background folder MISSING does not exist"),
+        (["--backgrounds", "mixed", "--background-dir", "EMPTY"], "background folder EMPTY holds no photographs"),
         (["--background-dir", "PHOTOS"], "--background-dir needs --backgrounds photos or mixed"),
     ],
 )
 def test_command_line_background_problems_exit_2(tmp_path, green_folder, capsys, extra, problem):
-    replace = {"MISSING": str(tmp_path / "missing"), "PHOTOS": str(green_folder)}
-    extra = [replace.get(item, item) for item in extra]
-    problem = problem.replace("MISSING", replace["MISSING"])
+    (tmp_path / "empty").mkdir()
+    names = {"MISSING": str(tmp_path / "missing"), "EMPTY": str(tmp_path / "empty"), "PHOTOS": str(green_folder)}
+    extra = [names.get(item, item) for item in extra]
+    for name, path in names.items():
+        problem = problem.replace(name, path)
     assert main(["synth", "--out", str(tmp_path / "out"), "--count", "1", "--size", "32", *extra]) == 2
-    assert problem in capsys.readouterr().err
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"handpose synth: {problem}"), lines
 
 
 def test_cache_keys_keep_the_procedural_name_and_tell_photo_sets_apart(tmp_path, green_folder):

@@ -117,15 +117,6 @@ def test_an_interrupted_run_leaves_no_annotation_file(tmp_path, monkeypatch):
     assert generate_dataset(tmp_path, 2, size=SIZE, seed=1, progress=False).is_file()
 
 
-def test_background_photographs_are_used(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    cv2.imwrite(str(photos / "green.png"), np.full((50, 80, 3), (0, 255, 0), np.uint8))
-    generate_dataset(tmp_path / "out", 6, size=SIZE, seed=0, progress=False, background_dir=photos)
-    corners = [cv2.imread(str(p))[0, 0] for p in sorted((tmp_path / "out" / "images" / "train").glob("*.jpg"))]
-    assert any(c[1] > 150 and c[0] < 90 and c[2] < 90 for c in corners)
-
-
 def test_command_line_writes_a_dataset(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path), "--count", "2", "--size", str(SIZE), "--format", "rhd"]) == 0
     assert (tmp_path / "training" / "anno_training.pickle").is_file()

@@ -19,7 +19,8 @@ from handpose.train.config import ConfigError, apply_overrides, config_from_dict
 from handpose.train.datamodule import PoseDataModule
 from handpose.train.module import PoseModule
 from handpose.train.run import train
-from handpose.train.sources import COMPLETE_MARKER, prepare_synth, read_source, resolve_sources, synth_folder
+from handpose.synth.cache import COMPLETE_MARKER
+from handpose.train.sources import prepare_synth, read_source, resolve_sources, synth_folder
 
 BATCH = 4
 

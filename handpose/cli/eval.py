@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="side of the crop around each hand that the crop-pixel errors are scaled to (default 256)",
     )
     parser.add_argument("--overlays", type=int, default=16, metavar="N", help="hands drawn in overlays.png (default 16)")
+    parser.add_argument(
+        "--finder", choices=("boxes", "whole_image"), default="boxes",
+        help="where hands come from: the annotated boxes (default), or whole images through the "
+        "Predictor as `handpose predict` runs (annotations only score)",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_eval)
 
@@ -62,11 +67,16 @@ def _eval(args: argparse.Namespace) -> int:
         reports = evaluate_checkpoints(
             args.checkpoints, spec, args.out,
             batch_size=args.batch_size, limit=args.limit, norm_size=args.norm_size,
-            overlay_count=args.overlays, device=device,
+            overlay_count=args.overlays, device=device, finder=args.finder,
         )
     except (SampleError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    report = next(iter(reports.values()))
+    if report["skipped_samples"]:
+        print(f"skipped {report['skipped_samples']} unusable samples of {args.data}:", file=sys.stderr)
+        for reason in report["skipped_reasons"]:
+            print(f"  {reason}", file=sys.stderr)
     print(comparison_tables(reports))
     print(f"\nwrote {args.out}/")
     return 0

@@ -30,11 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("coco", "rhd"), default="coco", help="layout to write (default coco)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--split", default="train", help="split name (default train; RHD maps train/val/test to its own)")
-    parser.add_argument("--backgrounds", choices=("procedural", "photos", "mixed"), default="procedural",
-                        help="painted rooms (default), real photographs (scikit-image's, installed wallpapers, "
-                        "--background-dir folders), or mixed (half each)")
-    parser.add_argument("--background-dir", type=Path, action="append", default=[], dest="background_dirs",
-                        help="folder of photographs added to the pool (repeatable; with --backgrounds photos or mixed)")
+    parser.add_argument(
+        "--backgrounds", choices=("procedural", "photos", "mixed"), default="procedural",
+        help="painted rooms (default), real photographs (scikit-image's, installed wallpapers, --background-dir "
+        "folders), or mixed (half each)",
+    )
+    parser.add_argument(
+        "--background-dir", type=Path, action="append", default=[], dest="background_dirs", metavar="DIR",
+        help="folder of photographs added to the pool (repeatable; with --backgrounds photos or mixed)",
+    )
     parser.set_defaults(func=_synth)
 
 
@@ -74,11 +78,15 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"--seed must be at least 0, got {args.seed}"
     if args.workers < 1:
         return f"--workers must be at least 1, got {args.workers}"
-    for folder in args.background_dirs:
-        if not folder.is_dir():
-            return f"--background-dir {folder} is not a folder"
     if args.background_dirs and args.backgrounds == "procedural":
         return "--background-dir needs --backgrounds photos or mixed"
+    if args.backgrounds != "procedural":
+        from handpose.synth.photo_backgrounds import photo_pool
+
+        try:
+            photo_pool(tuple(args.background_dirs))  # lists the photos: a missing or empty folder is named
+        except FileNotFoundError as error:
+            return str(error)
     return None
 
 

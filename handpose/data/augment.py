@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from handpose.structures import HandSample
 from handpose.geometry.crop import CropBox, box_around
+
+if TYPE_CHECKING:
+    from handpose.synth.photo_backgrounds import PhotoPool
 
 #: FDA's own values are 0.01 to 0.09; a quarter of the crop side already swaps most of the image.
 MAX_FOURIER_BETA = 0.25
@@ -42,9 +46,9 @@ class AugmentConfig:
     - ``grayscale_probability``: make the image grey (some webcams, night modes, and a network
       that must not rely on skin colour alone). About 0.02 ms per 128 x 128 crop.
     - ``random_erasing_probability`` and ``random_erasing_area`` (range, fraction of the hand
-      box's area): cover a rectangle centred inside the hand box with uniform noise or one random
-      colour, as Zhong et al. (AAAI 2020) do, standing in for the objects, sleeves and other
-      hands that occlude real hands; its area is at most the upper fraction of the hand box.
+      box's area): cover a rectangle over a random point of the hand box with uniform noise or one
+      random colour, as Zhong et al. (AAAI 2020) do, standing in for the objects, sleeves and
+      other hands that occlude real hands; its area is at most the upper fraction of the box's.
       Needs the hand box (``photometric(..., hand_box=)``). About 0.07 ms per crop.
     - ``fourier_mix_probability`` and ``fourier_beta``: FDA (Yang & Soatto, CVPR 2020): the
       amplitude spectrum of the frequencies up to ``fourier_beta`` times the crop side (in cycles
@@ -56,8 +60,8 @@ class AugmentConfig:
       cost more); listing the pool costs about 0.1 s once per worker, and the first use of each
       photo about 10 ms. (Times from one core, against about 0.3 ms for the rest of this step.)
 
-    The three are drawn after all other changes, and only when their probability is above zero,
-    so at zero every other random draw, and the output, is what it was without them.
+    Their random numbers are drawn after all the others, and only when their probability is above
+    zero, so at zero every other random draw, and the output, is what it was without them.
     """
 
     scale_range: tuple[float, float] = (0.8, 1.25)
@@ -189,8 +193,9 @@ def _happens(rng: np.random.Generator, probability: float) -> bool:
 def _draw_erasing(
     rng: np.random.Generator, area_range: tuple[float, float], hand_box: np.ndarray, shape: tuple[int, int]
 ) -> tuple[int, int, int, int, np.ndarray | None, int]:
-    """A rectangle (x0, y0, x1, y1) centred inside the hand box, within the image, of ``area_range``
-    times the box's area at most, and its fill: an RGB colour, or None for noise from the seed."""
+    """A rectangle (x0, y0, x1, y1) of ``area_range`` times the hand box's area at most, centred on a
+    random point of the box and shifted into the image if need be (it still covers that point),
+    and its fill: an RGB colour, or None for noise from the seed."""
     height, width = shape
     bx0, by0, bx1, by1 = (float(v) for v in np.asarray(hand_box, dtype=np.float64))
     bx0, bx1 = np.clip([bx0, bx1], 0.0, width)
@@ -219,7 +224,7 @@ def _erase(pixels: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: np.nd
     return out
 
 
-def _photos():  # -> handpose.synth.photo_backgrounds.PhotoPool
+def _photos() -> PhotoPool:
     """The generator's photo pool, imported on first use: only runs that mix in photos pay for it."""
     from handpose.synth.photo_backgrounds import photo_pool
 

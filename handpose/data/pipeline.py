@@ -99,7 +99,7 @@ class HandPoseDataset(Dataset):
         else:
             box = sample_crop_box(sample, self.augment, rng, self.padding)
         crop = crop_sample(sample, box, self.input_size)
-        image = crop.image if self.augment is None else photometric(crop.image, self.augment, rng)
+        image = crop.image if self.augment is None else photometric(crop.image, self.augment, rng, hand_box=crop.box)
         labelled = crop.labelled
         keypoints = np.where(labelled[:, None], crop.keypoints_2d, 0.0)
         targets = {

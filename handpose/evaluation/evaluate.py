@@ -37,10 +37,17 @@ from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.data.spec import DataSpec, parse_data_spec
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.evaluation.topdown import predict_topdown
+from handpose.evaluation.whole_image import predict_whole_images
 from handpose.geometry.crop import box_around
 from handpose.metrics import evaluate_2d, format_report_table
 from handpose.viz.contact_sheet import contact_sheet, write_contact_sheet
 from handpose.viz.curves import plot_pck_curves
+
+#: Where the hands come from: the annotated boxes, or the Predictor on whole images.
+FINDERS = ("boxes", "whole_image")
+
+#: Skipped samples whose reasons a report lists (all are counted).
+MAX_SKIP_REASONS = 20
 
 #: The normalising crop is this many times the longer side of the annotated hand box.
 NORM_PADDING = 1.5
@@ -62,12 +69,17 @@ def evaluate_checkpoints(
     overlay_count: int = 16,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    finder: str = "boxes",
 ) -> dict[str, dict]:
-    """Evaluate each checkpoint (or COCO results ``.json`` file) on the dataset of ``data_spec``.
+    """Evaluate each model (or COCO results ``.json`` file) on the dataset of ``data_spec``.
 
     Writes the files listed in the module docstring and returns ``{name: report}`` in the order
     given; a report is what ``metrics.json`` holds. ``limit`` keeps the first samples only.
+    ``finder`` is "boxes" (top-down on the annotated boxes) or "whole_image" (the Predictor on
+    whole images, :mod:`handpose.evaluation.whole_image`).
     """
+    if finder not in FINDERS:
+        raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
     if not checkpoints:
         raise ValueError("no checkpoints to evaluate")
     spec = parse_data_spec(data_spec) if isinstance(data_spec, str) else data_spec
@@ -79,13 +91,14 @@ def evaluate_checkpoints(
     names = model_names(checkpoints)
     reports = {}
     for name, checkpoint in zip(names, checkpoints):
-        keypoints, scores, protocol = predict_source(Path(checkpoint), samples, batch_size, device, progress)
+        keypoints, scores, protocol = predict_source(Path(checkpoint), samples, batch_size, device, progress, finder)
         report = {
             "name": name,
             "source": str(checkpoint),
             "data": str(spec),
             "num_samples": len(samples),
             "skipped_samples": len(read.skipped),
+            "skipped_reasons": [f"{sample_id}: {reason}" for sample_id, reason in read.skipped[:MAX_SKIP_REASONS]],
             "protocol": protocol,
             **score_predictions(samples, keypoints, norm_size),
         }
@@ -104,7 +117,12 @@ def evaluate_checkpoints(
 
 
 def predict_source(
-    source: Path, samples: Sequence[HandSample], batch_size: int, device: str | torch.device, progress: bool
+    source: Path,
+    samples: Sequence[HandSample],
+    batch_size: int,
+    device: str | torch.device,
+    progress: bool,
+    finder: str = "boxes",
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from an estimator run
     top-down (weights file, bundled name or checkpoint) or from a COCO results file (``.json``)."""
@@ -116,6 +134,17 @@ def predict_source(
 
     estimator = load_estimator(source, device)  # a missing or unreadable file raises WeightsError naming it
     start = time.perf_counter()
+    if finder == "whole_image":
+        keypoints, scores, figures = predict_whole_images(estimator, samples, progress=progress)
+        seconds = time.perf_counter() - start
+        protocol = {
+            "kind": "whole images through the Predictor (annotations only score)",
+            "estimator": estimator.name,
+            **figures,
+            "device": str(device),
+            "seconds_per_image": seconds / figures["images"],
+        }
+        return keypoints, scores, protocol
     predictions = predict_topdown(estimator, samples, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - start
     protocol = {

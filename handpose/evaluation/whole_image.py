@@ -1,0 +1,72 @@
+"""Whole-image evaluation: the Predictor finds the hands itself, as ``handpose predict`` does.
+
+This scores the whole pipeline a user runs, not only the keypoint model: each annotated image goes
+through :class:`~handpose.inference.predictor.Predictor` without its boxes; the annotations only
+score. Each annotated hand takes the nearest unclaimed predicted hand of its image (by box centre,
+greedily, closest pairs first); a hand left without one counts as a miss, with NaN keypoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from handpose.estimators import Estimator
+from handpose.inference.predictor import Predictor
+from handpose.skeleton import NUM_JOINTS
+from handpose.structures import HandPrediction, HandSample
+
+
+def predict_whole_images(
+    estimator: Estimator, samples: Sequence[HandSample], progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Keypoints (N, 21, 2) and scores (N, 21) per sample from the Predictor on whole images,
+    and figures of the finding itself: hands found, and how often the side found is the
+    annotated one."""
+    predictor = Predictor(estimator=estimator)
+    keypoints = np.full((len(samples), NUM_JOINTS, 2), np.nan)
+    scores = np.zeros((len(samples), NUM_JOINTS))
+    side_checks: list[bool] = []
+    groups = _by_image(samples)
+    for indices in tqdm(groups, desc="whole-image prediction", unit="image", disable=not progress):
+        found = predictor(samples[indices[0]].load_image())
+        for index, prediction in _match(samples, indices, found):
+            keypoints[index], scores[index] = prediction.keypoints, prediction.keypoint_scores
+            if samples[index].hand_side is not None and prediction.hand_side is not None:
+                side_checks.append(prediction.hand_side == samples[index].hand_side)
+    found_count = int(np.isfinite(keypoints).all(axis=(1, 2)).sum())
+    figures = {
+        "images": len(groups),
+        "hands_found": found_count,
+        "hand_side_agreement": float(np.mean(side_checks)) if side_checks else None,
+    }
+    return keypoints, scores, figures
+
+
+def _by_image(samples: Sequence[HandSample]) -> list[list[int]]:
+    """Sample indices grouped by the image they are in, in order of first appearance."""
+    groups: dict[object, list[int]] = {}
+    for index, sample in enumerate(samples):
+        key = sample.image if isinstance(sample.image, Path) else id(sample.image)
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def _match(samples: Sequence[HandSample], indices: list[int], found: list[HandPrediction]) -> list[tuple[int, HandPrediction]]:
+    centre = lambda box: (np.asarray(box[:2]) + np.asarray(box[2:])) / 2.0  # noqa: E731
+    pairs = sorted(
+        (float(np.linalg.norm(centre(samples[i].box) - centre(p.box))), i, j)
+        for i in indices for j, p in enumerate(found)
+    )
+    taken_samples: set[int] = set()
+    taken_predictions: set[int] = set()
+    matched = []
+    for _, i, j in pairs:
+        if i not in taken_samples and j not in taken_predictions:
+            taken_samples.add(i)
+            taken_predictions.add(j)
+            matched.append((i, found[j]))
+    return matched
