@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader
 
 from handpose.codecs import GaussianHeatmapCodec
 from handpose.data.augment import AugmentConfig
-from handpose.image_io import write_rgb_atomic
 from handpose.data.pipeline import HandPoseDataset
+from handpose.image_io import write_rgb_atomic
 from handpose.structures import HandSample
 
 UCI_HAND = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "uci_hand"

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from handpose.structures import HandSample
 from handpose.geometry.camera import project
+from handpose.structures import HandSample
 
 
 def random_hand_sample(

@@ -2,8 +2,6 @@ import cv2
 import numpy as np
 import pytest
 
-from handpose.structures import HandSample
-from random_samples import random_hand_sample
 from handpose.geometry.camera import apply_affine, intrinsics, project
 from handpose.geometry.crop import (
     CropBox,
@@ -15,6 +13,9 @@ from handpose.geometry.crop import (
     crop_sample,
     uncrop_keypoints,
 )
+from handpose.structures import HandSample
+
+from random_samples import random_hand_sample
 
 
 def random_camera(rng: np.random.Generator) -> np.ndarray:

@@ -5,7 +5,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from native_fixtures import edited_json, write_coco
 
 from handpose.cli import data as data_cli
 from handpose.cli.main import build_parser, main
@@ -13,6 +12,8 @@ from handpose.data.readers import FORMATS, read_dataset
 from handpose.skeleton import BONES, JOINT_COLORS
 from handpose.viz.contact_sheet import contact_sheet, hand_tile
 from handpose.viz.skeleton_overlay import draw_skeleton
+
+from native_fixtures import edited_json, write_coco
 
 REAL_SET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "uci_hand" / "annotations.json"
 

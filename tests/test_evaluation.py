@@ -12,14 +12,15 @@ import pytest
 import torch
 
 from handpose.cli.main import main
-from handpose.structures import VISIBLE, HandSample
 from handpose.data.spec import parse_data_spec
+from handpose.estimators import HeatmapEstimator
 from handpose.evaluation.evaluate import evaluate_checkpoints, model_names, score_predictions
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.geometry.crop import box_around
-from handpose.skeleton import NUM_JOINTS
-from handpose.estimators import HeatmapEstimator
 from handpose.inference.weights import CHECKPOINT_PREFIX, ESTIMATOR_SPEC_KEY, save_weights
+from handpose.skeleton import NUM_JOINTS
+from handpose.structures import VISIBLE, HandSample
+
 from geometry_reading import GeometryReadingEstimator, coordinate_image
 
 CROP_FILES = ("metrics.json", "predictions.json", "overlays.png")

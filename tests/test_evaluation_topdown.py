@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geometry_reading import IMAGE_HEIGHT, IMAGE_WIDTH, GeometryReadingEstimator, coordinate_image
 from handpose.evaluation.topdown import predict_topdown
 from handpose.geometry.crop import CropBox, box_around
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import VISIBLE, HandSample, keypoint_box
+
+from geometry_reading import IMAGE_HEIGHT, IMAGE_WIDTH, GeometryReadingEstimator, coordinate_image
 
 
 def make_samples(sides: list[str | None], seed: int = 0) -> list[HandSample]:

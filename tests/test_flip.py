@@ -4,10 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from handpose.structures import HandSample, SampleError
-from random_samples import random_hand_sample
 from handpose.geometry.camera import intrinsics, project
 from handpose.geometry.flip import MIRROR_3D, flip_sample, mirror_intrinsics, opposite_side, to_right_hand
+from handpose.structures import HandSample, SampleError
+
+from random_samples import random_hand_sample
 
 
 def hand_sample(seed: int = 0, side: str | None = "left") -> HandSample:

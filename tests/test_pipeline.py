@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
 from handpose.codecs.image_normalization import IMAGE_MEAN, IMAGE_STD, normalize_image
+from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
 from handpose.data.pipeline import HandPoseDataset, mixed_loader_parts, set_dataset_epoch
-from handpose.structures import HandSample, SampleError
 from handpose.geometry.camera import apply_affine
 from handpose.geometry.crop import box_around, uncrop_keypoints
+from handpose.structures import HandSample, SampleError
 
 INPUT_SIZE = 32
 

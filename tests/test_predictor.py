@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geometry_reading import IMAGE_HEIGHT, IMAGE_WIDTH, GeometryReadingEstimator, coordinate_image
 from handpose.inference.predictor import Predictor
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import keypoint_box
+
+from geometry_reading import IMAGE_HEIGHT, IMAGE_WIDTH, GeometryReadingEstimator, coordinate_image
 
 
 def hand_keypoints(seed: int = 0) -> np.ndarray:

@@ -7,6 +7,11 @@ import tempfile
 
 import numpy as np
 import pytest
+
+from handpose.data.check import check_dataset
+from handpose.data.readers import read_dataset
+from handpose.structures import SampleError
+
 from native_fixtures import (
     edited_json,
     write_coco,
@@ -15,10 +20,6 @@ from native_fixtures import (
     write_panoptic_manual,
     write_rhd,
 )
-
-from handpose.data.check import check_dataset
-from handpose.data.readers import read_dataset
-from handpose.structures import SampleError
 
 
 def _edit_annotation(path, index, **changes):

@@ -3,6 +3,10 @@
 
 import numpy as np
 import pytest
+
+from handpose.data.readers import FORMATS, read_dataset
+from handpose.data.readers.depth import read_depth_mm
+
 from native_fixtures import (
     assert_read_as_expected,
     edited_json,
@@ -16,9 +20,6 @@ from native_fixtures import (
     write_rhd,
     write_stb,
 )
-
-from handpose.data.readers import FORMATS, read_dataset
-from handpose.data.readers.depth import read_depth_mm
 
 
 def test_every_documented_format_is_registered():

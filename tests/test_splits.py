@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from native_fixtures import write_freihand
 
 from handpose.data.readers import read_dataset
-from handpose.structures import HandSample
 from handpose.data.splits import group_of, split_samples
+from handpose.structures import HandSample
+
+from native_fixtures import write_freihand
 
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 

@@ -8,8 +8,8 @@ from handpose.synth.render import (
     RoundCones,
     cast_plate_face,
     cast_round_cone,
-    ray_grid,
     rasterise,
+    ray_grid,
     rays_near_axis,
     surface_points,
 )

@@ -14,12 +14,12 @@ import yaml
 import handpose.synth
 from handpose.cli.main import main
 from handpose.inference.weights import load_estimator
+from handpose.synth.cache import COMPLETE_MARKER
 from handpose.train.checkpoint import AtomicCheckpointIO
 from handpose.train.config import ConfigError, apply_overrides, config_from_dict
 from handpose.train.datamodule import PoseDataModule
 from handpose.train.module import PoseModule
 from handpose.train.run import train
-from handpose.synth.cache import COMPLETE_MARKER
 from handpose.train.sources import prepare_synth, read_source, resolve_sources, synth_folder
 
 BATCH = 4

@@ -57,9 +57,9 @@ def _eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from handpose.structures import SampleError
     from handpose.data.spec import parse_data_spec
     from handpose.evaluation.evaluate import comparison_tables, evaluate_checkpoints
+    from handpose.structures import SampleError
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from handpose.structures import HandSample
 from handpose.geometry.crop import CropBox, box_around
+from handpose.structures import HandSample
 
 if TYPE_CHECKING:
     from handpose.synth.photo_backgrounds import PhotoPool

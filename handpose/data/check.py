@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from handpose.image_io import read_rgb, size_mismatch
 from handpose.data.readers.common import POLICIES, Policy, ReadResult, describe_far_outside, joints_far_outside
-from handpose.structures import NOT_LABELLED, VISIBLE, HandSample, SampleError
+from handpose.image_io import read_rgb, size_mismatch
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
+from handpose.structures import NOT_LABELLED, VISIBLE, HandSample, SampleError
 
 
 @dataclass

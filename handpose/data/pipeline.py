@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset, WeightedRandomSampler
 
 from handpose.codecs.image_normalization import normalize_image
-from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
 from handpose.codecs.target_codec import TargetCodec
+from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
 from handpose.geometry.crop import crop_affine, crop_sample
 from handpose.structures import HandSample, SampleError
 

@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handpose.image_io import write_bytes_atomic
-from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.data.spec import DataSpec, parse_data_spec
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
 from handpose.geometry.crop import box_around
+from handpose.image_io import write_bytes_atomic
 from handpose.metrics import evaluate_2d, format_report_table
+from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.viz.contact_sheet import contact_sheet, write_contact_sheet
 from handpose.viz.curves import plot_pck_curves
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from handpose.image_io import write_bytes_atomic
-from handpose.structures import HandSample
 from handpose.skeleton import NUM_JOINTS
+from handpose.structures import HandSample
 
 #: COCO category of the hands (the readers keep no category: every annotation is a hand).
 HAND_CATEGORY_ID = 1

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from handpose.structures import HandSample, keypoint_box
 from handpose.geometry.camera import apply_affine, compose_affines, invert_affine
 from handpose.geometry.flip import mirror_matrix, opposite_side
+from handpose.structures import HandSample, keypoint_box
 
 
 @dataclass(frozen=True)

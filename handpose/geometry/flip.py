@@ -15,8 +15,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from handpose.structures import HandSample, HandSide
 from handpose.geometry.camera import apply_affine, compose_affines
+from handpose.structures import HandSample, HandSide
 
 #: Mirror of camera-frame points (x -> -x); the optical axis stays put.
 MIRROR_3D = np.diag([-1.0, 1.0, 1.0])

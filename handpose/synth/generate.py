@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 from tqdm import tqdm
 
-from handpose.synth.backgrounds import Backgrounds, BackgroundKind
+from handpose.synth.backgrounds import BackgroundKind, Backgrounds
 from handpose.synth.scene import render_scene
 from handpose.synth.writers import CocoWriter, RhdWriter, make_writer
 

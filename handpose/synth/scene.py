@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from handpose.structures import OCCLUDED, VISIBLE, HandSample
 from handpose.geometry.camera import backproject, intrinsics, project
+from handpose.structures import OCCLUDED, VISIBLE, HandSample
 from handpose.synth.appearance import (
     Skin,
     ambient_occlusion,
@@ -27,7 +27,7 @@ from handpose.synth.hand_shape import HandShape, sample_hand_shape
 from handpose.synth.kinematics import forward_kinematics
 from handpose.synth.labels import hand_box, joint_tolerances, keypoint_visibility
 from handpose.synth.poses import HandPose, sample_orientation, sample_pose
-from handpose.synth.render import EMPTY, Fragments, RoundCones, SurfacePoints, ray_grid, rasterise, surface_points
+from handpose.synth.render import EMPTY, Fragments, RoundCones, SurfacePoints, rasterise, ray_grid, surface_points
 from handpose.synth.surface import (
     BACKGROUND,
     NEAR_LIMIT,

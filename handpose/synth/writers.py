@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from handpose.image_io import write_bytes_atomic, write_rgb_atomic
-from handpose.structures import OCCLUDED, VISIBLE
 from handpose.joint_orders import TWO_HAND_SIDES, from_canonical
 from handpose.skeleton import BONES, NUM_JOINTS
+from handpose.structures import OCCLUDED, VISIBLE
 from handpose.synth.scene import SynthScene
 
 FORMATS = ("coco", "rhd")

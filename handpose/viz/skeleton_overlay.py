@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE
 from handpose.skeleton import BONE_COLORS, BONES, JOINT_COLORS, NUM_JOINTS
+from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE
 
 _SHIFT = 4  # fixed-point bits, so that points are drawn at sub-pixel positions
 _SCALE = 1 << _SHIFT

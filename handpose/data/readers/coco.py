@@ -31,10 +31,10 @@ from handpose.data.readers.common import (
     parse_hand_side,
     xywh_box,
 )
-from handpose.structures import SampleError
 from handpose.geometry.camera import intrinsics
 from handpose.joint_orders import get_order, to_canonical
 from handpose.skeleton import NUM_JOINTS
+from handpose.structures import SampleError
 
 #: Image fields with a meaning of their own; the others go to ``extras``.
 _STANDARD_IMAGE_FIELDS = frozenset(

@@ -15,7 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from handpose.data.readers.coco import annotation_list, image_size, images_by_id
-from handpose.data.readers.common import SampleCollector, build_sample, coco_flags, keypoint_triplets, load_json, xywh_box
+from handpose.data.readers.common import (
+    SampleCollector,
+    build_sample,
+    coco_flags,
+    keypoint_triplets,
+    load_json,
+    xywh_box,
+)
 from handpose.structures import SampleError
 
 _SIDES = ("left", "right")

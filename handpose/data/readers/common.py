@@ -18,9 +18,9 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
-from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE, HandSample, SampleError, keypoint_box
 from handpose.geometry.camera import project
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
+from handpose.structures import NOT_LABELLED, OCCLUDED, VISIBLE, HandSample, SampleError, keypoint_box
 
 Policy = Literal["error", "skip"]
 POLICIES: tuple[str, ...] = ("error", "skip")

@@ -29,8 +29,8 @@ from handpose.data.readers.common import (
     project_labelled,
     split_names,
 )
-from handpose.structures import VISIBLE, SampleError
 from handpose.skeleton import NUM_JOINTS
+from handpose.structures import VISIBLE, SampleError
 
 SPLITS = ("training", "evaluation")
 APPEARANCES = ("gs", "hom", "sample", "auto")

@@ -29,9 +29,9 @@ import numpy as np
 
 from handpose.data.readers.coco import annotation_list, image_size, images_by_id
 from handpose.data.readers.common import SampleCollector, build_sample, load_json, numeric_array, project_labelled
-from handpose.structures import VISIBLE, SampleError
 from handpose.geometry.camera import intrinsics
 from handpose.joint_orders import TWO_HAND_SIDES, hand_joints
+from handpose.structures import VISIBLE, SampleError
 
 _HAND_TYPES = ("right", "left", "interacting")
 _DATA_SUFFIX = "_data.json"

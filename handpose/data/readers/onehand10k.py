@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from handpose.data.readers.common import SampleCollector, build_sample, existing_file, require_file, split_names
-from handpose.structures import NOT_LABELLED, VISIBLE, SampleError
 from handpose.skeleton import NUM_JOINTS
+from handpose.structures import NOT_LABELLED, VISIBLE, SampleError
 
 SPLITS = ("Train", "Test")
 _HEADER_FIELDS = 4  # file name, width, height, hand count

@@ -25,10 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from handpose.data.readers.common import SampleCollector, build_sample, existing_file, numeric_array, require_file, split_names
+from handpose.data.readers.common import (
+    SampleCollector,
+    build_sample,
+    existing_file,
+    numeric_array,
+    require_file,
+    split_names,
+)
 from handpose.data.readers.depth import packed_depth
-from handpose.structures import OCCLUDED, VISIBLE, SampleError
 from handpose.joint_orders import TWO_HAND_SIDES, hand_joints
+from handpose.structures import OCCLUDED, VISIBLE, SampleError
 
 SPLITS = ("training", "evaluation")
 RHD_IMAGE_SIZE = 320

@@ -20,12 +20,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from handpose.data.readers.common import SampleCollector, build_sample, existing_file, numeric_array, project_labelled, require_dir
+from handpose.data.readers.common import (
+    SampleCollector,
+    build_sample,
+    existing_file,
+    numeric_array,
+    project_labelled,
+    require_dir,
+)
 from handpose.data.readers.depth import packed_depth
-from handpose.structures import VISIBLE, SampleError
 from handpose.geometry.camera import intrinsics
 from handpose.joint_orders import get_order, to_canonical
 from handpose.skeleton import NUM_JOINTS
+from handpose.structures import VISIBLE, SampleError
 
 #: SK colour camera (Intel RealSense F200) intrinsics, from STB's readme.
 SK_COLOR_K = intrinsics(607.92271, 607.88192, 314.78337, 236.42484)
