@@ -29,6 +29,7 @@ from torch import nn
 from handpose.codecs.image_normalization import IMAGE_MEAN, IMAGE_STD, normalize_image
 from handpose.codecs.target_codec import TargetCodec
 from handpose.geometry.crop import uncrop_keypoints
+from handpose.metrics import auc, keypoint_errors, mean_error
 from handpose.structures import HandPrediction, HandSide
 
 
@@ -53,6 +54,10 @@ class CropSpec:
     def normalize(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
         """RGB uint8 crops (B, S, S, 3) -> the float tensor (B, 3, S, S) the network takes."""
         return normalize_image(crops, self.mean, self.std)
+
+
+#: Thresholds the validation AUC integrates over (see :func:`handpose.metrics.auc`).
+AUC_STEPS = 20
 
 
 class Estimator(nn.Module):
@@ -93,6 +98,20 @@ class Estimator(nn.Module):
     def decode(self, outputs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (B, 21, 2) in crop pixels and per-joint scores (B, 21)."""
         raise NotImplementedError
+
+    def validation_records(self, outputs: dict[str, Any], batch: dict[str, Any]) -> np.ndarray:
+        """One fixed-width row per item of a validation batch, gathered over the epoch (and over
+        processes) for :meth:`validation_metrics`. By default each labelled keypoint's error in
+        crop pixels (NaN where unlabelled)."""
+        keypoints, _ = self.decode(outputs)
+        labelled = batch["visibility"].cpu().numpy() > 0
+        return keypoint_errors(keypoints, batch["keypoints"].cpu().numpy(), labelled)
+
+    def validation_metrics(self, records: np.ndarray, auc_range_px: tuple[float, float]) -> dict[str, float]:
+        """The epoch's validation figures from all its records: by default ``epe_px`` (mean
+        keypoint error, crop pixels) and ``auc`` (PCK AUC over ``auc_range_px``)."""
+        low, high = auc_range_px
+        return {"epe_px": mean_error(records), "auc": auc(records, low, high, AUC_STEPS)}
 
     def predict(
         self,

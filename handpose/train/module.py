@@ -14,14 +14,9 @@ import torch
 
 from handpose.data.pipeline import set_dataset_epoch
 from handpose.inference.weights import ESTIMATOR_SPEC_KEY
-from handpose.metrics import auc, keypoint_errors, mean_error
-from handpose.skeleton import NUM_JOINTS
 from handpose.train.build import build_estimator_from_config
 from handpose.train.config import config_from_dict
 from handpose.train.optim import build_lr_scheduler, build_optimizer
-
-#: Thresholds the validation AUC integrates over (see :func:`handpose.metrics.auc`).
-AUC_STEPS = 20
 
 
 
@@ -33,9 +28,10 @@ class PoseModule(pl.LightningModule):
     (:func:`handpose.inference.weights.load_estimator`) without this package.
 
     Logged: ``train_loss`` (the optimised total) and ``train_<term>`` for every further term the
-    estimator's loss returns; ``val_loss`` (its :meth:`~handpose.estimators.Estimator.validation_loss`),
-    ``val_epe_px`` (mean keypoint error in crop pixels) and ``val_auc`` (PCK AUC over
-    ``validation.auc_range_px``).
+    estimator's loss returns; ``val_loss`` (its :meth:`~handpose.estimators.Estimator.validation_loss`)
+    and ``val_<name>`` for each of its :meth:`~handpose.estimators.Estimator.validation_metrics`
+    (for 2D keypoints ``val_epe_px``, the mean error in crop pixels, and ``val_auc``, the PCK AUC
+    over ``validation.auc_range_px``).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -43,7 +39,7 @@ class PoseModule(pl.LightningModule):
         self.save_hyperparameters()
         self.config = config_from_dict(config)
         self.estimator = build_estimator_from_config(self.config)
-        self._val_errors: list[np.ndarray] = []
+        self._val_records: list[np.ndarray] = []
 
     def forward(self, images: torch.Tensor) -> dict:
         return self.estimator(images)
@@ -69,22 +65,20 @@ class PoseModule(pl.LightningModule):
         outputs = self.estimator(batch["image"])
         loss = self.estimator.validation_loss(outputs, batch)
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]), sync_dist=True)
-        keypoints, _ = self.estimator.decode(outputs)
-        labelled = batch["visibility"].cpu().numpy() > 0
-        self._val_errors.append(keypoint_errors(keypoints, batch["keypoints"].cpu().numpy(), labelled))
+        self._val_records.append(self.estimator.validation_records(outputs, batch))
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_errors:
+        if not self._val_records:
             return
-        local = torch.from_numpy(np.concatenate(self._val_errors)).to(self.device)
-        self._val_errors.clear()
-        # Every process holds as many crops (the distributed sampler pads), so gathering is
+        local = torch.from_numpy(np.concatenate(self._val_records)).to(self.device)
+        self._val_records.clear()
+        # Every process holds as many items (the distributed sampler pads), so gathering is
         # well defined and each process computes the same figures over the whole split.
-        errors = self.all_gather(local).reshape(-1, NUM_JOINTS).cpu().numpy()
-        low, high = self.config.validation.auc_range_px
-        # Identical on every process; sync_dist only spares the multi-process warning.
-        self.log("val_epe_px", mean_error(errors), prog_bar=True, sync_dist=True)
-        self.log("val_auc", auc(errors, low, high, AUC_STEPS), sync_dist=True)
+        records = self.all_gather(local).reshape(-1, *local.shape[1:]).cpu().numpy()
+        metrics = self.estimator.validation_metrics(records, tuple(self.config.validation.auc_range_px))
+        for name, value in metrics.items():
+            # Identical on every process; sync_dist only spares the multi-process warning.
+            self.log(f"val_{name}", value, prog_bar=name == "epe_px", sync_dist=True)
 
     def configure_optimizers(self) -> dict:
         optimizer = build_optimizer(self.estimator.parameters(), self.config.optimizer)
