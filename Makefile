@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-train test bench clean
 
 $(BIN)/handpose: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(BIN)/handpose: pyproject.toml constraints.txt
 
 demo: $(BIN)/handpose
 	$(BIN)/handpose demo --out runs/demo
+
+demo-train: $(BIN)/handpose
+	$(BIN)/handpose demo --train --out runs/demo_train
 
 test: $(BIN)/handpose
 	$(BIN)/python -m pytest
