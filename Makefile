@@ -9,7 +9,7 @@ $(BIN)/handpose: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,onnx]"
 	touch $(BIN)/handpose
 
 demo: $(BIN)/handpose

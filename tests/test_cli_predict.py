@@ -127,3 +127,13 @@ def test_the_bundled_weights_ship_with_the_package_and_load_without_lightning():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert handpose.Predictor is not None
+
+
+def test_the_onnx_backend_gives_the_torch_keypoints(weights, photos, tmp_path):
+    pytest.importorskip("onnxruntime")
+    for backend in ("torch", "onnx"):
+        assert main(["predict", str(photos / "a.jpg"), "--weights", str(weights), "--backend", backend,
+                     "--out", str(tmp_path / backend)]) == 0
+    torch_record, onnx_record = (json.loads((tmp_path / b / "predictions.json").read_text())[0] for b in ("torch", "onnx"))
+    difference = np.abs(np.array(torch_record["keypoints"])[:, :2] - np.array(onnx_record["keypoints"])[:, :2])
+    assert difference.max() < 0.5 and torch_record["hand_type"] == onnx_record["hand_type"]

@@ -3,7 +3,7 @@
 SOURCE is an image file, a folder (its images, subfolders included), a glob pattern
 (``'photos/*.jpg'``), a video file, or ``--webcam N``. Uses the bundled weights unless
 ``--weights`` names others. Writes DIR/predictions.json: one record per hand (see the README);
-``--save-overlays`` also writes DIR/overlays/<name>.jpg per image, or DIR/<video>_overlay.mp4 for
+``--backend onnx`` runs the network with onnxruntime. ``--save-overlays`` also writes DIR/overlays/<name>.jpg per image, or DIR/<video>_overlay.mp4 for
 a video or webcam. A frame that cannot be read is named with the reason and the rest go on; the
 exit status is 1 when any failed, 2 for bad arguments or a SOURCE that cannot be used at all.
 """
@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
     parser.add_argument("--no-refine", action="store_true", help="whole images: skip the second, tighter pass")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (videos and webcams)")
+    parser.add_argument(
+        "--backend", choices=("torch", "onnx"), default="torch",
+        help="run the network with torch (default) or onnxruntime (pip install handpose[onnx]); "
+        "an .onnx --weights file always runs on onnxruntime",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.set_defaults(func=_predict)
 
@@ -51,7 +56,7 @@ def _predict(args: argparse.Namespace) -> int:
         boxes = read_boxes(args.boxes) if args.boxes is not None else {}
         from handpose.inference.predictor import Predictor
 
-        predictor = Predictor(args.weights, device=args.device, refine=not args.no_refine)
+        predictor = Predictor(args.weights, device=args.device, refine=not args.no_refine, backend=args.backend)
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

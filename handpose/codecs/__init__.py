@@ -1,5 +1,6 @@
 """Target codecs: encode keypoints to training targets, decode network output back to keypoints."""
 
+from handpose.codecs.bone_vectors import BoneVectorCodec
 from handpose.codecs.gaussian_heatmap import GaussianHeatmapCodec
 from handpose.codecs.heatmap_decoding import (
     DECODERS,
@@ -13,6 +14,7 @@ from handpose.codecs.heatmap_grid import HeatmapGrid
 from handpose.codecs.limb_masks import LIMB_GROUPS, LIMB_MASK_MODES, LimbMaskCodec
 
 __all__ = [
+    "BoneVectorCodec",
     "DECODERS",
     "GaussianHeatmapCodec",
     "HeatmapGrid",

@@ -29,8 +29,9 @@ class HandPoseDataset(Dataset):
 
     Items: "image" float32 (3, S, S) normalised; "targets" {name: {key: float32 tensor}}, one
     entry per codec of ``targets`` (an estimator's :attr:`~handpose.estimators.Estimator.targets`)
-    holding what its ``encode`` returns; "keypoints" float32 (21, 2) in crop pixels (0 where
-    unlabelled); "visibility" int8 (21,);
+    holding what its ``encode`` returns, or its ``encode_crop`` where it has one (given the whole
+    cropped sample: 3D keypoints and K in the crop's camera frame, hand side); "keypoints" float32
+    (21, 2) in crop pixels (0 where unlabelled); "visibility" int8 (21,);
     "affine" float64 (2, 3) from the sample's image to the crop (undo with
     :func:`~handpose.geometry.crop.uncrop_keypoints`); "flipped" bool (the crop mirrors that
     image, so the hand shows its other side); "index" int64.
@@ -93,7 +94,7 @@ class HandPoseDataset(Dataset):
         return item
 
     def _prepare(self, sample: HandSample, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        sample = replace(sample.validate(), mask=None, depth=None)  # 2D targets need neither
+        sample = replace(sample.validate(), mask=None, depth=None)  # no codec needs them; 3D and K go on
         if self.augment is None:
             box = evaluation_crop_box(sample, self.padding, self.flip_to_right)
         else:
@@ -105,7 +106,7 @@ class HandPoseDataset(Dataset):
         targets = {
             name: {
                 key: torch.as_tensor(np.asarray(value), dtype=torch.float32)
-                for key, value in codec.encode(keypoints, crop.visibility).items()
+                for key, value in _encode(codec, crop, keypoints).items()
             }
             for name, codec in self.targets.items()
         }
@@ -117,6 +118,14 @@ class HandPoseDataset(Dataset):
             "affine": torch.as_tensor(crop_affine(box, self.input_size)),
             "flipped": torch.tensor(box.flip),
         }
+
+
+def _encode(codec: TargetCodec, crop: HandSample, keypoints: np.ndarray) -> Mapping[str, np.ndarray]:
+    """A codec's arrays for one crop: from the whole cropped sample when the codec encodes crops
+    (``encode_crop``, e.g. 3D targets, which need the crop's 3D keypoints), else from its 2D
+    keypoints (0 where unlabelled) and visibility flags."""
+    encode_crop = getattr(codec, "encode_crop", None)
+    return encode_crop(crop) if encode_crop is not None else codec.encode(keypoints, crop.visibility)
 
 
 def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:

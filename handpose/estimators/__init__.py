@@ -6,10 +6,13 @@ from typing import Any
 
 from handpose.estimators.base import CropSpec, Estimator
 from handpose.estimators.heatmap_2d import HeatmapEstimator
+from handpose.estimators.heatmap_bones_3d import HeatmapBones3DEstimator
 from handpose.estimators.nsrm import NSRMEstimator
 
 #: Estimator name -> class; a weights file's ``estimator`` is one of these names.
-ESTIMATORS: dict[str, type[Estimator]] = {cls.name: cls for cls in (HeatmapEstimator, NSRMEstimator)}
+ESTIMATORS: dict[str, type[Estimator]] = {
+    cls.name: cls for cls in (HeatmapEstimator, NSRMEstimator, HeatmapBones3DEstimator)
+}
 
 
 def build_estimator(name: str, **kwargs: Any) -> Estimator:

@@ -4,6 +4,7 @@ that evaluation on annotated boxes and the Predictor share."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,9 +14,12 @@ from handpose.estimators import Estimator
 from handpose.geometry.crop import CropBox, crop_affine, crop_image
 from handpose.structures import HandPrediction
 
+if TYPE_CHECKING:
+    from handpose.inference.onnx_backend import OnnxEstimator
+
 
 def estimate_in_boxes(
-    estimator: Estimator,
+    estimator: Estimator | OnnxEstimator,
     image_of: Callable[[int], np.ndarray],
     boxes: Sequence[CropBox],
     finder: str = "",
@@ -32,7 +36,7 @@ def estimate_in_boxes(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     estimator.eval()
-    device = next(estimator.parameters()).device
+    device = next(estimator.parameters(), torch.empty(0)).device  # an OnnxEstimator has none: CPU inputs
     size = estimator.crop.input_size
     predictions: list[HandPrediction] = []
     starts = range(0, len(boxes), batch_size)

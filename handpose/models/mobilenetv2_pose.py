@@ -187,10 +187,16 @@ class MobileNetV2Pose(nn.Module):
         nn.init.normal_(self.predict.weight, std=1e-3)
         nn.init.zeros_(self.predict.bias)
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    def forward_features(self, images: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+        """The backbone's feature maps by stride (2 to 32) and the head's last map (stride 4,
+        ``head_channels``), from which :attr:`predict` draws the heatmaps: for further heads on
+        the same features, such as 3D bone directions."""
         features = self.backbone(images)
         x = features[max(features)]
         for step, stride in zip(self.head, LATERAL_STRIDES):
             x = step(x, features[stride])
-        heatmaps = self.predict(x)
+        return features, x
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        heatmaps = self.predict(self.forward_features(images)[1])
         return {"heatmaps": heatmaps, "stages": [heatmaps]}

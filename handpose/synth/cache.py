@@ -1,8 +1,9 @@
 """Synthetic sets generated once into a cache folder and reused, by training, the demo and benchmarks.
 
-A set is named by what determines its bytes: the generator version, count, seed, image size and,
-for photo backgrounds, their kind and the photo pool's fingerprint (the pool depends on the
-folders named and on the machine's installed wallpapers); procedural sets keep the plain name.
+A set is named by what determines its bytes: the generator version, count, seed, image size,
+the scene kind unless it is the default "hands" and, for photo backgrounds, their kind and the
+photo pool's fingerprint (the pool depends on the folders named and on the machine's installed
+wallpapers); default sets keep the plain name.
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ COMPLETE_MARKER = "complete.json"
 
 
 def synth_set_folder(
-    count: int, seed: int, size: int, cache_dir: str | Path, backgrounds: str = "procedural", background_dirs: Sequence[str] = ()
+    count: int,
+    seed: int,
+    size: int,
+    cache_dir: str | Path,
+    backgrounds: str = "procedural",
+    background_dirs: Sequence[str] = (),
+    scene_kind: str = "hands",
 ) -> Path:
     """The cache folder of one synthetic set (see the module docstring)."""
     from handpose.synth import GENERATOR_VERSION
     from handpose.synth.backgrounds import Backgrounds
 
     name = f"synth-v{GENERATOR_VERSION}-n{count}-seed{seed}-{size}px"
+    if scene_kind != "hands":
+        name += f"-{scene_kind}"
     if backgrounds != "procedural":
         pool = Backgrounds(backgrounds, tuple(background_dirs)).photos()  # type: ignore[arg-type]
         name += f"-{backgrounds}-{pool.fingerprint()}"
@@ -50,6 +59,7 @@ def prepare_synth_set(
     workers: int = 1,
     backgrounds: str = "procedural",
     background_dirs: Sequence[str] = (),
+    scene_kind: str = "hands",
 ) -> Path:
     """Generate a synthetic set unless its cache folder is complete; return its annotation file.
 
@@ -59,7 +69,7 @@ def prepare_synth_set(
     """
     from handpose.synth import generate_dataset
 
-    folder = synth_set_folder(count, seed, size, cache_dir, backgrounds, background_dirs)
+    folder = synth_set_folder(count, seed, size, cache_dir, backgrounds, background_dirs, scene_kind)
     annotation = complete_annotation(folder)
     if annotation is not None:
         return annotation
@@ -71,7 +81,7 @@ def prepare_synth_set(
         written = Path(
             generate_dataset(
                 staging, count, size=size, seed=seed, workers=workers, progress=True,
-                backgrounds=backgrounds, background_dirs=background_dirs,  # type: ignore[arg-type]
+                backgrounds=backgrounds, background_dirs=background_dirs, scene_kind=scene_kind,  # type: ignore[arg-type]
             )
         )
         write_bytes_atomic(staging / COMPLETE_MARKER, json.dumps({"annotation": written.name}).encode())

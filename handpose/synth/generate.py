@@ -18,21 +18,24 @@ import cv2
 from tqdm import tqdm
 
 from handpose.synth.backgrounds import BackgroundKind, Backgrounds
-from handpose.synth.scene import render_scene
+from handpose.synth.scene import MAX_HANDS, SCENE_KINDS, SceneKind, render_scene
 from handpose.synth.writers import CocoWriter, RhdWriter, make_writer
 
 
 class _SampleJob:
     """Everything a process needs to render and write samples by index."""
 
-    def __init__(self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds) -> None:
-        self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split)
+    def __init__(
+        self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds, scene_kind: SceneKind
+    ) -> None:
+        self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split, MAX_HANDS[scene_kind])
         self.backgrounds = backgrounds
+        self.scene_kind = scene_kind
         self.size = size
         self.seed = seed
 
     def __call__(self, index: int) -> dict[str, Any]:
-        scene = render_scene(self.seed, index, self.size, self.backgrounds)
+        scene = render_scene(self.seed, index, self.size, self.backgrounds, self.scene_kind)
         return self.writer.write_sample(index, scene)
 
 
@@ -61,6 +64,7 @@ def generate_dataset(
     progress: bool = True,
     backgrounds: BackgroundKind = "procedural",
     background_dirs: Sequence[str | Path] = (),
+    scene_kind: SceneKind = "hands",
 ) -> Path:
     """Render ``count`` scenes into ``out_dir`` as a ``format`` ("coco" or "rhd") dataset.
 
@@ -68,18 +72,22 @@ def generate_dataset(
     "procedural" (painted rooms), "photos" (real photographs) or "mixed" (half and half); photos
     come from the built-in pool plus ``background_dirs``
     (:mod:`handpose.synth.photo_backgrounds`), so they also depend on the machine's installed
-    wallpapers. Returns the annotation file's path.
+    wallpapers. ``scene_kind`` is "hands" (pose estimation) or "detection" (several hands, all
+    scales, distractors, some images without hands: :mod:`handpose.synth.scene`; coco only).
+    Returns the annotation file's path.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
+    if scene_kind not in SCENE_KINDS:
+        raise ValueError(f"scene_kind must be one of {', '.join(SCENE_KINDS)}, got {scene_kind!r}")
     out_dir = Path(out_dir)
     chosen = Backgrounds(backgrounds, tuple(Path(folder) for folder in background_dirs))
     if chosen.kind != "procedural":
         chosen.photos()  # a missing or empty folder fails here, before any file is touched
-    args = (out_dir, int(size), int(seed), format, split, chosen)
-    writer = make_writer(format, out_dir, split)
+    args = (out_dir, int(size), int(seed), format, split, chosen, scene_kind)
+    writer = make_writer(format, out_dir, split, MAX_HANDS[scene_kind])
     writer.annotation_path.unlink(missing_ok=True)
 
     bar = tqdm(total=count, desc=f"synth {format} {split}", unit="sample", disable=not progress)

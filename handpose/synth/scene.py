@@ -2,11 +2,19 @@
 
 Everything random in a scene is drawn from one generator seeded by (seed, index), so a scene is a
 pure function of those two numbers: the same on every machine and in every worker process.
+
+Two kinds of scene (:data:`SCENE_KINDS`): "hands", the default, frames one hand (sometimes two)
+for pose estimation; "detection" is what a hand detector learns from: 0 to 4 hands of any side,
+their boxes from about 8% of the image side (20 pixels at 256) to filling the frame, some cut by
+the frame's edge, and skin-coloured distractors (arms crossing the frame, round skin blobs) that
+are not hands. A detection scene labels only hands of which at least :data:`MIN_HAND_PIXELS`
+pixels are seen; it may hold none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -33,6 +41,7 @@ from handpose.synth.surface import (
     NEAR_LIMIT,
     OBJECT,
     PERSON,
+    SKIN,
     Body,
     build_hand,
     forearm_frame,
@@ -41,10 +50,29 @@ from handpose.synth.surface import (
     sample_arm_wear,
 )
 
+SceneKind = Literal["hands", "detection"]
+SCENE_KINDS: tuple[str, ...] = get_args(SceneKind)
+
 TWO_HAND_FRACTION = 0.12
 OCCLUDER_FRACTION = 0.12
 #: Forearms pointing at the camera more steeply than this (cosine) are re-drawn: a body is behind the hand.
 MAX_FOREARM_TOWARDS_CAMERA = 0.45
+
+#: Detection scenes: probability of 0, 1, 2, 3 and 4 hands.
+DETECTION_HAND_COUNTS = (0.15, 0.35, 0.28, 0.12, 0.10)
+#: Detection scenes: a hand's keypoint box side over the image side, drawn log-uniformly; with
+#: several hands the upper end is lower, so that they do not all hide each other.
+DETECTION_FRACTIONS = (0.08, 1.0)
+DETECTION_FRACTION_SEVERAL = 0.6
+#: Detection scenes: the share of hands placed anywhere in the frame (and so often cut by its
+#: edge); the others lie inside it where their size allows.
+DETECTION_CUT_FRACTION = 0.3
+#: Detection scenes: the most skin-coloured distractors (a scene without hands has at least one).
+MAX_DISTRACTORS = 3
+#: Detection scenes label only hands of which at least this many pixels are seen.
+MIN_HAND_PIXELS = 30
+#: Most hands a scene of each kind holds (COCO annotation ids are allotted per image by it).
+MAX_HANDS: dict[str, int] = {"hands": 2, "detection": len(DETECTION_HAND_COUNTS) - 1}
 
 
 @dataclass
@@ -165,31 +193,89 @@ def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_Pl
         offset = np.array([rng.uniform(0.17, 0.28) * size, rng.normal(0.0, 0.05 * size)])
         centres = [centre - offset, centre + offset] if first_side == "right" else [centre + offset, centre - offset]
 
+    return [
+        _posed_hand(rng, K, size, side, fractions[hand_index], centres[hand_index], hand_index)
+        for hand_index, side in enumerate(sides)
+    ]
+
+
+def _posed_hand(
+    rng: np.random.Generator, K: np.ndarray, size: int, side: str, fraction: float, centre: np.ndarray, hand_index: int
+) -> _PlacedHand:
+    """A hand of random shape, pose, sleeve and orientation, its keypoint box ``fraction`` of the
+    image at ``centre``."""
+    shape = sample_hand_shape(rng)
+    pose = sample_pose(rng, shape)
+    wear = sample_arm_wear(rng, shape)
+    for _ in range(20):
+        rotation = sample_orientation(rng)
+        forearm_axis = rotation @ forearm_frame(pose) @ np.array([0.0, -1.0, 0.0])
+        if forearm_axis[2] > -MAX_FOREARM_TOWARDS_CAMERA:
+            break
+    joints_rotated = hand_frame_joints(forward_kinematics(shape.chains, pose.fingers), side) @ rotation.T
+    translation = _place(joints_rotated, K, size, fraction, centre)
+    body, joints = build_hand(shape, pose, side, wear, rotation, translation, hand_index)
+    return _PlacedHand(side, shape, pose, body, joints)
+
+
+def _place_detection_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_PlacedHand]:
+    """0 to 4 hands of independent sides, sizes and places (see the module docstring)."""
+    n_hands = int(rng.choice(len(DETECTION_HAND_COUNTS), p=DETECTION_HAND_COUNTS))
+    low, high = DETECTION_FRACTIONS
+    if n_hands > 1:
+        high = DETECTION_FRACTION_SEVERAL
     placed = []
-    for hand_index, side in enumerate(sides):
-        shape = sample_hand_shape(rng)
-        pose = sample_pose(rng, shape)
-        wear = sample_arm_wear(rng, shape)
-        for _ in range(20):
-            rotation = sample_orientation(rng)
-            forearm_axis = rotation @ forearm_frame(pose) @ np.array([0.0, -1.0, 0.0])
-            if forearm_axis[2] > -MAX_FOREARM_TOWARDS_CAMERA:
-                break
-        joints_rotated = hand_frame_joints(forward_kinematics(shape.chains, pose.fingers), side) @ rotation.T
-        translation = _place(joints_rotated, K, size, fractions[hand_index], centres[hand_index])
-        body, joints = build_hand(shape, pose, side, wear, rotation, translation, hand_index)
-        placed.append(_PlacedHand(side, shape, pose, body, joints))
+    for hand_index in range(n_hands):
+        side = "left" if rng.random() < 0.5 else "right"
+        fraction = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        half = min(fraction * size / 2.0, (size - 1) / 2.0)
+        anywhere = rng.random() < DETECTION_CUT_FRACTION
+        centre = rng.uniform(0.0, size - 1.0, 2) if anywhere else rng.uniform(half, size - 1.0 - half, 2)
+        placed.append(_posed_hand(rng, K, size, side, fraction, centre, hand_index))
     return placed
 
 
+def _skin_distractor(rng: np.random.Generator, K: np.ndarray, size: int, owner: int) -> Body:
+    """Skin that is not a hand: an arm or leg crossing the whole frame, or a round blob (a knee,
+    an elbow, a bald head). ``owner`` is its index among the scene's skins (as a hand's index)."""
+    depth = rng.uniform(250.0, 1500.0)
+    focal = K[0, 0]
+    if rng.random() < 0.5:  # a limb whose ends both lie outside the frame
+        angle = rng.uniform(0.0, np.pi)
+        along = 1.5 * size * np.array([np.cos(angle), np.sin(angle)])
+        through = rng.uniform(0.0, size - 1.0, 2)
+        ends_px = [through - along, through + along]
+        radius_px = rng.uniform(0.03, 0.12) * size * np.array([1.0, rng.uniform(0.7, 1.1)])
+    else:  # a ball or a short thick capsule
+        centre = rng.uniform(0.0, size - 1.0, 2)
+        radius = rng.uniform(0.03, 0.15) * size
+        turn = rng.uniform(0.0, 2.0 * np.pi)
+        offset = rng.uniform(0.0, 1.5) * radius * np.array([np.cos(turn), np.sin(turn)])
+        ends_px = [centre - offset / 2.0, centre + offset / 2.0]
+        radius_px = radius * np.array([1.0, rng.uniform(0.8, 1.2)])
+    depths = depth * rng.uniform(0.85, 1.15, 2)
+    a, b = (backproject(end, np.array(z), K) for end, z in zip(ends_px, depths))
+    return Body(
+        cones=RoundCones(a=a[None], b=b[None], ra=radius_px[:1] * depths[0] / focal, rb=radius_px[1:] * depths[1] / focal),
+        plates=[],
+        label=np.array([PERSON], np.uint8),
+        material=np.array([SKIN], np.int8),
+        hand=np.array([owner], np.int8),
+        palmar=np.array([[0.0, 0.0, -1.0]]),
+        nail=np.array([False]),
+    )
+
+
 def _paint(
-    rng: np.random.Generator, body: Body, fragments: Fragments, points: SurfacePoints, skin: Skin, n_hands: int,
+    rng: np.random.Generator, body: Body, fragments: Fragments, points: SurfacePoints, skin: Skin, n_skins: int,
     backgrounds: Backgrounds,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The camera's picture (RGB uint8) and the mask of the person painted into the background."""
+    """The camera's picture (RGB uint8) and the mask of the person painted into the background.
+
+    ``n_skins`` solids owners (hands, then skin distractors) all wear the person's ``skin``."""
     size = fragments.depth.shape[0]
     lighting = sample_lighting(rng)
-    looks = solid_looks(rng, body, [skin] * n_hands)
+    looks = solid_looks(rng, body, [skin] * n_skins)
     occlusion = ambient_occlusion(fragments, strength=rng.uniform(0.3, 0.7))
     blotches = 1.0 + rng.uniform(0.03, 0.09) * smooth_noise(rng, size, int(rng.integers(6, 20)), 3)
     colour = to_srgb8(shade(points, body, looks, lighting, occlusion, blotches))
@@ -199,36 +285,54 @@ def _paint(
     return apply_camera_effects(rng, composite.reshape(size, size, 3)), person
 
 
-def render_scene(seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds()) -> SynthScene:
+def render_scene(
+    seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds(), scene_kind: SceneKind = "hands"
+) -> SynthScene:
     """Render scene ``index`` of the dataset drawn with ``seed``, at ``size`` x ``size`` pixels.
 
     The background is drawn after the hands, light and skin, so a seed shows the same hands
     whatever ``backgrounds`` is: sets that differ only in their backgrounds compare cleanly.
+    ``scene_kind`` is "hands" or "detection" (see the module docstring).
     """
+    if scene_kind not in SCENE_KINDS:
+        raise ValueError(f"scene_kind must be one of {', '.join(SCENE_KINDS)}, got {scene_kind!r}")
     rng = scene_rng(seed, index)
     K = _camera(rng, size)
     skin = sample_skin(rng)  # one person: both hands share a skin
-    hands = _place_hands(rng, K, size)
-    bodies = [hand.body for hand in hands]
-    if rng.random() < OCCLUDER_FRACTION:
+    distractors: list[Body] = []
+    if scene_kind == "hands":
+        hands = _place_hands(rng, K, size)
+    else:
+        hands = _place_detection_hands(rng, K, size)
+        n_distractors = int(rng.integers(0 if hands else 1, MAX_DISTRACTORS + 1))
+        distractors = [_skin_distractor(rng, K, size, len(hands) + k) for k in range(n_distractors)]
+    bodies = [hand.body for hand in hands] + distractors
+    if hands and rng.random() < OCCLUDER_FRACTION:
         bodies.append(_occluder(rng, hands[0].joints, hands[0].shape.scale()))
     body = Body.concatenate(bodies)
 
     grid = ray_grid(K, size, size)
     fragments = rasterise(body.cones, body.plates, grid)
     points = surface_points(fragments, body.cones, body.plates, grid)
-    image, person = _paint(rng, body, fragments, points, skin, len(hands), backgrounds)
+    image, person = _paint(rng, body, fragments, points, skin, len(hands) + len(distractors), backgrounds)
 
     covered = fragments.index != EMPTY
     mask = np.where(person, PERSON, BACKGROUND).astype(np.uint8)
     mask[covered] = body.label[fragments.index[covered]]
     depth = np.where(covered, fragments.depth, 0.0).astype(np.float32)
+    # Which hand each pixel shows: two hands of one side share their mask classes.
+    owner = np.full(mask.shape, -1, np.int8)
+    owner[covered] = body.hand[fragments.index[covered]]
 
     labels = []
-    for hand in hands:
-        uv = project(hand.joints, K)
+    for hand_index, hand in enumerate(hands):
+        own_mask = np.where(owner == hand_index, mask, BACKGROUND)
         classes = hand_labels(hand.side)
-        visible = keypoint_visibility(hand.joints, uv, depth, mask, classes, joint_tolerances(hand.shape))
+        seen = np.count_nonzero((own_mask >= classes.start) & (own_mask < classes.stop))
+        if scene_kind == "detection" and seen < MIN_HAND_PIXELS:
+            continue  # hidden behind other solids or outside the frame: nothing to detect
+        uv = project(hand.joints, K)
+        visible = keypoint_visibility(hand.joints, uv, depth, own_mask, classes, joint_tolerances(hand.shape))
         labels.append(HandLabels(side=hand.side, keypoints_3d=hand.joints, keypoints_2d=uv, visible=visible,
-                                 box=hand_box(uv, mask, classes), gesture=hand.pose.gesture))
+                                 box=hand_box(uv, own_mask, classes), gesture=hand.pose.gesture))
     return SynthScene(image=image, depth=depth, mask=mask, K=K, hands=labels)

@@ -14,7 +14,9 @@ last, so that a reader never finds an annotation file pointing at missing or hal
 - ``coco``: ``<out>/images/<split>/%08d.jpg`` and ``<out>/<split>.json`` with one annotation per
   hand: flat ``keypoints`` [x, y, v] * 21 in the canonical order (v = 2 visible, 1 occluded or
   outside the image), ``bbox`` [x, y, w, h], ``joint_cam`` (21 x 3, mm), ``hand_type``; each image
-  has ``cam_param`` {focal, princpt}.
+  has ``cam_param`` {focal, princpt}. An image without hands (detection scenes) is an image entry
+  that no annotation refers to. Annotation ids are ``index * hands_per_image + k`` for the k-th
+  hand of scene ``index``, unique as long as no scene holds more than ``hands_per_image`` hands.
 """
 
 from __future__ import annotations
@@ -96,9 +98,10 @@ def _rounded(values: np.ndarray, decimals: int = 3) -> list:
 class CocoWriter:
     """COCO-style hand keypoints: JPEG images and one JSON file per split."""
 
-    def __init__(self, out_dir: str | Path, split: str) -> None:
+    def __init__(self, out_dir: str | Path, split: str, hands_per_image: int = 2) -> None:
         self.root = Path(out_dir)
         self.split = split
+        self.hands_per_image = hands_per_image
         self.annotation_path = self.root / f"{split}.json"
 
     def write_sample(self, index: int, scene: SynthScene) -> dict[str, Any]:
@@ -119,7 +122,7 @@ class CocoWriter:
             x0, y0, x1, y1 = hand.box
             w, h = x1 - x0, y1 - y0
             annotations.append({
-                "id": 2 * index + k,
+                "id": self.hands_per_image * index + k,
                 "image_id": index,
                 "category_id": 1,
                 "iscrowd": 0,
@@ -150,10 +153,15 @@ class CocoWriter:
         return self.annotation_path
 
 
-def make_writer(format: str, out_dir: str | Path, split: str) -> RhdWriter | CocoWriter:
-    """The writer of ``format`` ("coco" or "rhd")."""
+def make_writer(format: str, out_dir: str | Path, split: str, hands_per_image: int = 2) -> RhdWriter | CocoWriter:
+    """The writer of ``format`` ("coco" or "rhd") for scenes of at most ``hands_per_image`` hands.
+
+    RHD's layout has one slot per side, so it takes at most one left and one right hand.
+    """
     if format == "coco":
-        return CocoWriter(out_dir, split)
+        return CocoWriter(out_dir, split, hands_per_image)
     if format == "rhd":
+        if hands_per_image > 2:
+            raise ValueError(f"the rhd layout holds one left and one right hand per image, not {hands_per_image} hands; use coco")
         return RhdWriter(out_dir, split)
     raise ValueError(f"unknown synthetic dataset format {format!r}; known: {', '.join(FORMATS)}")

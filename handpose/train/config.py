@@ -45,6 +45,7 @@ class SourceConfig:
     holdout_seed: int = 0
     backgrounds: str = "procedural"  # synth: "procedural", "photos" or "mixed" (handpose.synth.backgrounds)
     background_dirs: list[str] = field(default_factory=list)  # synth: photo folders added to the built-in pool
+    scene_kind: str = "hands"  # synth: "hands" (pose) or "detection" (0-4 hands, all scales; handpose.synth.scene)
 
     def __post_init__(self) -> None:
         if not 0 <= self.holdout < 1:
@@ -52,14 +53,19 @@ class SourceConfig:
         if self.format == "synth":
             if self.count < 1:
                 raise ConfigError(f"count: a synth source needs at least one image, got {self.count}")
-            from handpose.synth.backgrounds import Backgrounds  # the generator's own check, for synth sources only
+            from handpose.synth.backgrounds import Backgrounds  # the generator's own checks, for synth sources only
+            from handpose.synth.scene import SCENE_KINDS
 
             try:
                 Backgrounds(self.backgrounds, tuple(self.background_dirs))  # type: ignore[arg-type]
             except ValueError as error:
                 raise ConfigError(str(error)) from None
+            if self.scene_kind not in SCENE_KINDS:
+                raise ConfigError(f"scene_kind: {self.scene_kind!r} is not one of {', '.join(SCENE_KINDS)}")
         elif self.backgrounds != "procedural" or self.background_dirs:
             raise ConfigError(f"backgrounds: only synth sources have generated backgrounds, not {self.format}")
+        elif self.scene_kind != "hands":
+            raise ConfigError(f"scene_kind: only synth sources have generated scenes, not {self.format}")
         elif self.format not in FORMATS:
             raise ConfigError(f"format: unknown dataset format {self.format!r}; known: synth, {', '.join(FORMATS)}")
         elif self.path is None:

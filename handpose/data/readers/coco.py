@@ -12,6 +12,11 @@ MMPose's RHD conversion, whose fingers run tip to palm); ``visibility`` is "coco
 when no keypoint in the file carries flag 2); ``image_root`` is where ``file_name`` is resolved
 (default: the JSON's folder). When any annotation of a file has ``hand_type``, every one must.
 PATH is the JSON file, or a folder holding ``annotations.json`` (``<split>.json`` with a split).
+
+``empty_images`` (off by default) also yields, for each image that no annotation refers to, one
+stand-in sample marked ``extras[NO_HAND] = True``: no labelled keypoint, no side, the whole image
+as its box. A detector learns from such images that a scene may hold no hand; pose training
+must leave the option off.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from handpose.data.readers.common import (
 from handpose.geometry.camera import intrinsics
 from handpose.joint_orders import get_order, to_canonical
 from handpose.skeleton import NUM_JOINTS
-from handpose.structures import SampleError
+from handpose.structures import HandSample, SampleError
 
 #: Image fields with a meaning of their own; the others go to ``extras``.
 _STANDARD_IMAGE_FIELDS = frozenset(
@@ -43,6 +48,9 @@ _STANDARD_IMAGE_FIELDS = frozenset(
 _READ_ANNOTATION_FIELDS = frozenset(
     {"id", "image_id", "category_id", "iscrowd", "bbox", "area", "keypoints", "num_keypoints", "segmentation", "joint_cam", "hand_type"}
 )
+
+#: ``extras`` key marking the stand-in sample of an image without hands (option ``empty_images``).
+NO_HAND = "no_hand"
 
 
 def read(
@@ -53,12 +61,15 @@ def read(
     image_root: str | Path | None = None,
     joint_order: str = "canonical",
     visibility: Literal["auto", "coco", "binary"] = "auto",
+    empty_images: bool | str = False,
 ) -> None:
     """Generic COCO-style hand JSON (MMPose conversions, the real set, synthetic data); PATH the JSON or its folder."""
     if get_order(joint_order).num_joints != NUM_JOINTS:
         raise ValueError(f"joint_order {joint_order!r} is not a one-hand order")
     if visibility not in ("auto", "coco", "binary"):
         raise ValueError(f"visibility must be 'auto', 'coco' or 'binary', got {visibility!r}")
+    if str(empty_images).lower() not in ("true", "false"):  # a data spec's options arrive as text
+        raise ValueError(f"empty_images must be true or false, got {empty_images!r}")
     json_path = annotation_path(path, split)
     data = load_json(json_path)
     images = images_by_id(data, json_path)
@@ -90,6 +101,35 @@ def read(
                             "image_id": image["id"], "annotation_id": ann.get("id"), "group": image["file_name"]},
                 )
             )
+    if str(empty_images).lower() == "true":
+        annotated = {ann.get("image_id") for ann in annotations}
+        for image in images.values():
+            if image["id"] not in annotated:
+                sample_id = f"{image['file_name']}#{NO_HAND}"
+                with collector.guard(sample_id, json_path):
+                    collector.add(_hand_less_sample(collector.source, sample_id, root, image))
+
+
+def _hand_less_sample(source: str, sample_id: str, root: Path, image: dict) -> HandSample:
+    """The stand-in sample of an image without hands (see the module docstring)."""
+    file = root / image["file_name"]
+    if not file.is_file():
+        raise SampleError(f"image file {file} is missing")
+    size = image_size(image)
+    if size is None:
+        raise SampleError("an image without hands needs its width and height in the image entry")
+    return HandSample(
+        image=file,
+        keypoints_2d=np.zeros((NUM_JOINTS, 2)),
+        visibility=np.zeros(NUM_JOINTS, np.int8),
+        hand_side=None,
+        box=np.array([0.0, 0.0, size[0] - 1.0, size[1] - 1.0]),
+        source=source,
+        sample_id=sample_id,
+        K=camera_matrix(image.get("cam_param")),
+        extras={**extra_fields(image, _STANDARD_IMAGE_FIELDS), "image_id": image["id"], "group": image["file_name"],
+                "image_size": size, NO_HAND: True},
+    ).validate()
 
 
 def annotation_path(path: Path, split: str | None) -> Path:

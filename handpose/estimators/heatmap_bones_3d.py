@@ -1,0 +1,174 @@
+"""2D heatmaps plus 3D bone directions: chainer-hand-pose's route to 3D from one crop.
+
+The MobileNetV2 top-down network (:class:`~handpose.models.MobileNetV2Pose`) keeps its heatmaps;
+a small head on its deepest features (stride 32) regresses the 20 bones' directions in the crop's
+camera frame (:class:`~handpose.codecs.BoneVectorCodec` targets). Directions, unlike 3D
+positions, need neither the hand's size nor its distance, which one crop cannot tell. 3D
+keypoints follow from the directions and bone lengths: the mean hand's
+(:func:`~handpose.geometry.fit_3d.mean_bone_lengths`), scaled to ``bones.hand_size_mm`` when set.
+They are root-relative; where K is known, :func:`~handpose.geometry.fit_3d.fit_camera_frame`
+places them in the camera frame from the predicted 2D keypoints.
+
+The loss is the heatmap loss plus ``bones.weight`` times the mean over labelled bones of
+"cosine", 1 - cos(angle) between the predicted and the true direction, or "l2", the squared
+distance between the raw predicted vector and the unit target (which also asks for unit length).
+The default weight, 0.01, starts the two terms at the same order of magnitude (the unit-peak MSE
+of an empty prediction is about 6e-3, the cosine loss of random directions about 1); it is a
+starting point to tune, not a measured optimum.
+
+Validation adds to the 2D figures ``bone_angle_deg`` (mean angle between predicted and true bone
+directions), ``mpjpe_scale_mm`` (root-relative 3D error after scale alignment, so independent of
+the assumed hand size) and ``auc_3d`` (its PCK AUC over 20-50 mm).
+
+Keyword arguments: those of :class:`~handpose.estimators.heatmap_2d.HeatmapEstimator` (the
+network must be "mobilenetv2_pose") plus ``bones`` ({weight, loss: "cosine" | "l2", hidden,
+hand_size_mm}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from handpose.codecs import BoneVectorCodec
+from handpose.codecs.target_codec import TargetCodec
+from handpose.estimators.heatmap_2d import HeatmapEstimator, _section
+from handpose.geometry.crop import crop_camera
+from handpose.geometry.fit_3d import keypoints_from_bone_directions, mean_bone_lengths, mean_hand_size
+from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc, mean_error
+from handpose.models.mobilenetv2_pose import MobileNetV2Pose, conv_bn
+from handpose.skeleton import BONES, NUM_JOINTS
+from handpose.structures import HandPrediction
+
+#: The bone head's settings: loss weight and kind, channels before its linear layer, and the
+#: hand size (wrist to middle MCP, mm) of its 3D keypoints (None: the mean hand's).
+BONE_DEFAULTS: dict[str, Any] = {"weight": 0.01, "loss": "cosine", "hidden": 64, "hand_size_mm": None}
+BONE_LOSSES = ("cosine", "l2")
+
+#: Keeps the weighted mean defined (and zero) when a batch has no bone labelled in 3D.
+_EPS = 1e-8
+
+
+class BoneDirectionHead(nn.Module):
+    """Bone vectors (B, 20, 3) from the backbone's deepest map: a 1x1 conv to ``hidden`` channels,
+    then one linear layer over the whole map, whose layout (where the fingers are) matters."""
+
+    def __init__(self, in_channels: int, hidden: int, grid: int) -> None:
+        super().__init__()
+        self.reduce = conv_bn(in_channels, hidden)
+        self.linear = nn.Linear(hidden * grid * grid, 3 * len(BONES))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.reduce(features).flatten(1)).unflatten(1, (len(BONES), 3))
+
+
+class HeatmapBones3DEstimator(HeatmapEstimator):
+    """MobileNetV2 heatmaps and 3D bone directions; predictions carry root-relative 3D keypoints."""
+
+    name = "heatmap_bones_3d"
+
+    def __init__(
+        self,
+        network: dict[str, Any],
+        codec: dict[str, Any] | None = None,
+        crop: dict[str, Any] | None = None,
+        loss: dict[str, Any] | None = None,
+        bones: dict[str, Any] | None = None,
+    ) -> None:
+        settings = _section("estimator.bones", BONE_DEFAULTS, bones)
+        if settings["loss"] not in BONE_LOSSES:
+            raise ValueError(f"estimator.bones.loss: {settings['loss']!r} is not one of {', '.join(BONE_LOSSES)}")
+        if not settings["weight"] >= 0 or int(settings["hidden"]) < 1:
+            raise ValueError(f"estimator.bones: weight must be >= 0 and hidden >= 1, got {settings}")
+        if settings["hand_size_mm"] is not None and not settings["hand_size_mm"] > 0:
+            raise ValueError(f"estimator.bones.hand_size_mm must be positive or null, got {settings['hand_size_mm']}")
+        super().__init__(network, codec, crop, loss)
+        if not isinstance(self.network, MobileNetV2Pose):
+            raise ValueError(f"model.name: the bone head needs mobilenetv2_pose, got {network.get('name')!r}")
+        self.kwargs["bones"] = settings
+        self.bones = settings
+        deepest = max(self.network.backbone.channels_at_stride)
+        self.bone_head = BoneDirectionHead(
+            self.network.backbone.channels_at_stride[deepest], int(settings["hidden"]), self.crop.input_size // deepest
+        ).to(memory_format=torch.channels_last)
+        self.bone_codec = BoneVectorCodec()
+        size = mean_hand_size() if settings["hand_size_mm"] is None else float(settings["hand_size_mm"])
+        self.bone_lengths = mean_bone_lengths() * (size / mean_hand_size())
+
+    @property
+    def targets(self) -> dict[str, TargetCodec]:
+        return {"heatmaps": self.codec, "bones": self.bone_codec}  # type: ignore[dict-item]  # encodes crops
+
+    def forward(self, images: torch.Tensor) -> dict[str, Any]:
+        features, head = self.network.forward_features(images)
+        heatmaps = self.network.predict(head)
+        return {"heatmaps": heatmaps, "stages": [heatmaps], "bones": self.bone_head(features[max(features)])}
+
+    def bone_loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
+        """Mean over the bones labelled in 3D of the direction loss ("cosine" or "l2")."""
+        target = batch["targets"]["bones"]
+        pred, directions, weights = outputs["bones"], target["directions"], target["weights"]
+        if self.bones["loss"] == "cosine":
+            per_bone = 1.0 - (F.normalize(pred, dim=-1) * directions).sum(dim=-1)
+        else:
+            per_bone = (pred - directions).pow(2).sum(dim=-1)
+        return (per_bone * weights).sum() / weights.sum().clamp_min(_EPS)
+
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any], epoch: int) -> dict[str, torch.Tensor]:
+        heatmap_loss = self.heatmap_loss(outputs, batch)
+        bone_loss = self.bone_loss(outputs, batch)
+        return {
+            "loss": heatmap_loss + self.bones["weight"] * bone_loss,
+            "heatmap_loss": heatmap_loss,
+            "bone_loss": bone_loss,
+        }
+
+    def decode_3d(self, outputs: dict[str, Any]) -> np.ndarray:
+        """Root-relative 3D keypoints (B, 21, 3) in mm in each crop's camera frame."""
+        directions = outputs["bones"].detach().double().cpu().numpy()
+        return keypoints_from_bone_directions(directions, self.bone_lengths)
+
+    def predict(
+        self,
+        outputs: dict[str, Any],
+        affines: np.ndarray,
+        flipped: np.ndarray,
+        finder: str = "",
+        hand_scores: np.ndarray | None = None,
+    ) -> list[HandPrediction]:
+        """The 2D predictions of :class:`HeatmapEstimator`, with ``keypoints_3d`` turned from each
+        crop's camera frame back into the image's: the crop's in-plane rotation undone, and a
+        mirrored crop's x -> -x (exact for square pixels, fx == fy, which
+        :func:`~handpose.geometry.crop.crop_camera` then finds from the affine alone)."""
+        predictions = super().predict(outputs, affines, flipped, finder, hand_scores)
+        rotations = crop_camera(np.eye(3), np.asarray(affines, dtype=np.float64))[1]
+        # Crop points are image points @ R.T (crop_sample), so image points are crop points @ R.
+        image_frame = np.einsum("bnj,bji->bni", self.decode_3d(outputs), rotations)
+        for prediction, keypoints_3d in zip(predictions, image_frame):
+            prediction.keypoints_3d = keypoints_3d
+        return predictions
+
+    def validation_records(self, outputs: dict[str, Any], batch: dict[str, Any]) -> np.ndarray:
+        """Per item: the 21 keypoint errors in crop pixels, the 20 bone angle errors in degrees and
+        the 21 scale-aligned root-relative 3D errors in mm (NaN where not labelled)."""
+        target = {key: value.cpu().numpy().astype(np.float64) for key, value in batch["targets"]["bones"].items()}
+        predicted = outputs["bones"].detach().double().cpu().numpy()
+        units = predicted / np.maximum(np.linalg.norm(predicted, axis=-1, keepdims=True), _EPS)
+        cosines = np.clip((units * target["directions"]).sum(axis=-1), -1.0, 1.0)
+        angles = np.where(target["weights"] > 0, np.degrees(np.arccos(cosines)), np.nan)
+        errors = aligned_errors(self.decode_3d(outputs), target["keypoints_3d"], target["labelled_3d"] > 0, "scale")
+        return np.concatenate([super().validation_records(outputs, batch), angles, errors], axis=1)
+
+    def validation_metrics(self, records: np.ndarray, auc_range_px: tuple[float, float]) -> dict[str, float]:
+        keypoints, angles, errors = np.split(records, [NUM_JOINTS, NUM_JOINTS + len(BONES)], axis=1)
+        low, high, steps = PCK_RANGE_3D_MM
+        return {
+            **super().validation_metrics(keypoints, auc_range_px),
+            "bone_angle_deg": mean_error(angles),
+            "mpjpe_scale_mm": mean_error(errors),
+            "auc_3d": auc(errors, low, high, steps) if not np.isnan(errors).all() else float("nan"),
+        }

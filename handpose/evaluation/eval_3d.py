@@ -1,0 +1,109 @@
+"""3D evaluation on hands with 3D labels: root-relative figures, and camera-frame ones where K is known.
+
+A single image cannot tell a hand's size, so the headline figures compare shapes: the
+root-relative error after scale alignment, its PCK AUC over 20-50 mm (Zimmermann & Brox's range)
+and 0-50 mm, and PA-MPJPE (after a similarity transform). Where a sample has K, the predicted
+root-relative 3D is also placed in the camera frame by :func:`~handpose.geometry.fit_3d.fit_camera_frame`
+(at the size the estimator assumed) and compared unaligned: once from the predicted 2D keypoints
+(what inference does, all joints weighted alike, as the decoders' scores are not calibrated) and
+once from the ground-truth 2D (the error of the 3D shape and the assumed size alone). A fit that
+fails (the keypoints no placement explains) counts as a missing prediction.
+
+Every figure comes from :func:`handpose.metrics.evaluate_3d`, with its ranges stated beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from handpose.data.augment import evaluation_crop_box
+from handpose.estimators import Estimator
+from handpose.geometry.fit_3d import fit_camera_frame
+from handpose.inference.crops import estimate_in_boxes
+from handpose.metrics import PCK_RANGE_3D_FULL_MM, PCK_RANGE_3D_MM, evaluate_3d
+from handpose.metrics.alignment import root_relative
+from handpose.skeleton import NUM_JOINTS, ROOT
+from handpose.structures import HandPrediction, HandSample
+
+
+def evaluate_3d_topdown(
+    estimator: Estimator, samples: Sequence[HandSample], batch_size: int = 32, progress: bool = False
+) -> dict:
+    """Predict each sample with 3D labels on its evaluation crop (the box with the estimator's
+    padding and flip, as in validation) and report as :func:`evaluate_3d_predictions` does, plus
+    ``skipped_without_3d``, the count of samples left out for having no 3D labels."""
+    with_3d = [sample for sample in samples if sample.keypoints_3d is not None]
+    if not with_3d:
+        raise ValueError(f"none of the {len(samples)} samples has 3D keypoints to evaluate against")
+    crop = estimator.crop
+    boxes = [evaluation_crop_box(sample, crop.padding, crop.flip_to_right) for sample in with_3d]
+    predictions = estimate_in_boxes(
+        estimator, lambda i: with_3d[i].load_image(), boxes, finder="boxes", batch_size=batch_size, progress=progress
+    )
+    return {**evaluate_3d_predictions(predictions, with_3d), "skipped_without_3d": len(samples) - len(with_3d)}
+
+
+def evaluate_3d_predictions(predictions: Sequence[HandPrediction], samples: Sequence[HandSample]) -> dict:
+    """Report on predictions with ``keypoints_3d`` (root-relative, mm) against the samples' 3D labels.
+
+    Keys: ``num_hands``; ``root_relative``, the :func:`~handpose.metrics.evaluate_3d` report of
+    the root-relative 3D (its "scale" and "procrustes" alignments are the headline figures; joints
+    count only where the root is labelled too); ``camera_frame``, for the hands with K, the
+    reports ``from_predicted_2d`` and ``from_ground_truth_2d`` (their "none" alignment is MPJPE
+    in the camera frame), and ``num_hands`` with K (None where no sample has K); ``summary``, the
+    headline numbers by name, each name stating its range.
+    """
+    if len(predictions) != len(samples) or not samples:
+        raise ValueError(f"need one prediction per sample, got {len(predictions)} for {len(samples)} samples")
+    if any(p.keypoints_3d is None for p in predictions) or any(s.keypoints_3d is None for s in samples):
+        raise ValueError("every prediction needs keypoints_3d and every sample 3D labels")
+    gt = np.stack([np.asarray(s.keypoints_3d, dtype=np.float64) for s in samples])
+    labelled = np.stack([s.labelled for s in samples])
+    rooted = labelled & labelled[:, ROOT : ROOT + 1]
+    relative = evaluate_3d(
+        np.stack([np.asarray(p.keypoints_3d, dtype=np.float64) for p in predictions]),
+        np.where(rooted[..., None], root_relative(np.where(labelled[..., None], gt, 0.0)), 0.0),
+        rooted,
+    )
+    with_k = [i for i, s in enumerate(samples) if s.K is not None]
+    camera: dict = {"num_hands": len(with_k), "from_predicted_2d": None, "from_ground_truth_2d": None}
+    if with_k:
+        from_predicted = [_placed(predictions[i], samples[i], predictions[i].keypoints, None) for i in with_k]
+        from_truth = [_placed(predictions[i], samples[i], samples[i].keypoints_2d, samples[i].labelled) for i in with_k]
+        camera["from_predicted_2d"] = evaluate_3d(np.stack(from_predicted), gt[with_k], labelled[with_k])
+        camera["from_ground_truth_2d"] = evaluate_3d(np.stack(from_truth), gt[with_k], labelled[with_k])
+    summary = _summary(relative, camera)
+    return {"num_hands": len(samples), "root_relative": relative, "camera_frame": camera, "summary": summary}
+
+
+def _placed(
+    prediction: HandPrediction, sample: HandSample, keypoints_2d: np.ndarray, weights: np.ndarray | None
+) -> np.ndarray:
+    """The prediction's 3D fitted into the sample's camera frame, or all NaN (a miss) where no fit exists."""
+    try:
+        return fit_camera_frame(keypoints_2d, prediction.keypoints_3d, sample.K, weights).keypoints_3d
+    except ValueError:
+        return np.full((NUM_JOINTS, 3), np.nan)
+
+
+def _summary(relative: dict, camera: dict) -> dict[str, float | None]:
+    scale, procrustes = relative["alignments"]["scale"], relative["alignments"]["procrustes"]
+    summary = {
+        "scale_aligned_mean_mm": scale["epe_mean"],
+        "scale_aligned_auc_20_50_mm": _auc(scale, PCK_RANGE_3D_MM),
+        "scale_aligned_auc_0_50_mm": _auc(scale, PCK_RANGE_3D_FULL_MM),
+        "pa_mpjpe_mm": procrustes["epe_mean"],
+        "pa_auc_20_50_mm": _auc(procrustes, PCK_RANGE_3D_MM),
+        "pa_auc_0_50_mm": _auc(procrustes, PCK_RANGE_3D_FULL_MM),
+    }
+    for source in ("from_predicted_2d", "from_ground_truth_2d"):
+        report = camera[source]
+        summary[f"camera_mpjpe_mm_{source}"] = None if report is None else report["alignments"]["none"]["epe_mean"]
+    return summary
+
+
+def _auc(alignment: dict, pck_range: tuple[float, float, int]) -> float:
+    low, high, steps = pck_range
+    return next(e["auc"] for e in alignment["pck"] if (e["low"], e["high"], e["steps"]) == (low, high, steps))
