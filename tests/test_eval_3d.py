@@ -5,9 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 from test_bone_vectors import hand_3d_sample
-from torch import nn
 
 from handpose.estimators import CropSpec, Estimator
 from handpose.evaluation.eval_3d import evaluate_3d_predictions, evaluate_3d_topdown
@@ -22,7 +20,6 @@ class TruthEstimator(Estimator):
 
     def __init__(self, samples):
         super().__init__(CropSpec(32), {})
-        self.anchor = nn.Parameter(torch.zeros(1))  # prediction reads the device off a parameter
         self.queue = list(samples)
 
     def forward(self, images):

@@ -115,3 +115,15 @@ def test_the_fit_refuses_keypoints_that_no_placement_explains(scene):
     with pytest.raises(ValueError, match="behind the camera"):
         fit_camera_frame(pixels, -50.0 * shape, K)  # the hand turned inside out, and far too big
     assert SIZE_BONE == (ROOT, FINGERS["middle"][0])
+
+
+def test_the_mean_hand_weighted_to_the_palm_places_a_hand_whatever_its_fingers_do(scene):
+    K, turn, translation, _, _ = scene
+    rng = np.random.default_rng(2)
+    palm = [ROOT] + [finger[0] for finger in FINGERS.values()]
+    posed = mean_right_hand()
+    fingers = np.setdiff1d(np.arange(NUM_JOINTS), palm)
+    posed[fingers] += rng.normal(0.0, 25.0, (len(fingers), 3))  # curled, spread: anything but the palm
+    weights = np.isin(np.arange(NUM_JOINTS), palm).astype(float)
+    fit = fit_camera_frame(project(posed @ turn.T + translation, K), mean_right_hand(), K, weights, fit_rotation=True)
+    assert np.abs(fit.translation - translation).max() < 0.1 and np.abs(fit.rotation - turn).max() < 1e-6

@@ -6,7 +6,9 @@ need no branch for any of them:
 
 - :attr:`Estimator.targets` names the targets it learns from, each a codec whose ``encode``
   turns a crop's keypoints into arrays; the Dataset encodes every declared target generically
-  into ``batch["targets"][name]``.
+  into ``batch["targets"][name]``. :meth:`Estimator.training_dataset` builds that Dataset; an
+  estimator that learns from something other than hand crops (a detector, from whole images)
+  builds its own.
 - :meth:`Estimator.loss` computes its own loss terms from its outputs and the batch.
 - :meth:`Estimator.decode` turns outputs into keypoints in crop pixels, and
   :meth:`Estimator.predict` maps them back through the crops into
@@ -19,18 +21,23 @@ rebuilds it with nothing else (:mod:`handpose.inference.weights`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from handpose.codecs.image_normalization import IMAGE_MEAN, IMAGE_STD, normalize_image
 from handpose.codecs.target_codec import TargetCodec
 from handpose.geometry.crop import uncrop_keypoints
 from handpose.metrics import auc, keypoint_errors, mean_error
-from handpose.structures import HandPrediction, HandSide
+from handpose.structures import HandPrediction, HandSample, HandSide
+
+if TYPE_CHECKING:
+    from handpose.data.augment import AugmentConfig
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,21 @@ class Estimator(nn.Module):
     def targets(self) -> dict[str, TargetCodec]:
         """Target name -> codec; the Dataset puts ``codec.encode(...)`` in ``batch["targets"][name]``."""
         raise NotImplementedError
+
+    def training_dataset(self, samples: Sequence[HandSample], augment: AugmentConfig | None, seed: int) -> Dataset:
+        """The Dataset of one data source for training (random crops drawn from ``seed`` with
+        ``augment``) or validation (``augment`` None: the fixed crops of evaluation).
+
+        By default one crop per hand, cut as :attr:`crop` says, with every target of
+        :attr:`targets` (:class:`~handpose.data.pipeline.HandPoseDataset`).
+        """
+        from handpose.data.pipeline import HandPoseDataset  # the data pipeline is for training, not inference
+
+        crop = self.crop
+        return HandPoseDataset(
+            samples, self.targets, crop.input_size, augment=augment, padding=crop.padding,
+            flip_to_right=crop.flip_to_right, seed=seed,
+        )
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
         raise NotImplementedError

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from handpose.data.readers import read_dataset
-from handpose.evaluation.whole_image import _match
+from handpose.evaluation.whole_image import match_hands
 from handpose.metrics import PCK_RANGE_2D_PX, auc, keypoint_errors, mean_error
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import HandPrediction, HandSample
@@ -114,7 +114,7 @@ def evaluate_sequences(
             found = tracker(image, timestamp=samples[0].extras["frame_index"] / frame_rate)
             seconds += time.perf_counter() - start
             frame_count += 1
-            for index, prediction in _match(samples, list(range(len(samples))), found):
+            for index, prediction in match_hands(samples, list(range(len(samples))), found):
                 pred_of[samples[index].sample_id] = prediction.keypoints
         series += _hand_series(frames, pred_of)
     hands = [sample for name in names for frame in sequences[name] for sample in frame]

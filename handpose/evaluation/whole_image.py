@@ -33,7 +33,7 @@ def predict_whole_images(
     groups = _by_image(samples)
     for indices in tqdm(groups, desc="whole-image prediction", unit="image", disable=not progress):
         found = predictor(samples[indices[0]].load_image())
-        for index, prediction in _match(samples, indices, found):
+        for index, prediction in match_hands(samples, indices, found):
             keypoints[index], scores[index] = prediction.keypoints, prediction.keypoint_scores
             if samples[index].hand_side is not None and prediction.hand_side is not None:
                 side_checks.append(prediction.hand_side == samples[index].hand_side)
@@ -55,7 +55,11 @@ def _by_image(samples: Sequence[HandSample]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _match(samples: Sequence[HandSample], indices: list[int], found: list[HandPrediction]) -> list[tuple[int, HandPrediction]]:
+def match_hands(
+    samples: Sequence[HandSample], indices: list[int], found: list[HandPrediction]
+) -> list[tuple[int, HandPrediction]]:
+    """Annotated hands (``indices`` into ``samples``) paired with predicted ones of the same image:
+    closest box centres first, each used once; unpaired annotated hands are left out (misses)."""
     centre = lambda box: (np.asarray(box[:2]) + np.asarray(box[2:])) / 2.0  # noqa: E731
     pairs = sorted(
         (float(np.linalg.norm(centre(samples[i].box) - centre(p.box))), i, j)

@@ -8,10 +8,11 @@ the camera frame: the translation (root position, so root depth) -- and optional
 for a shape whose orientation is not known, such as the mean hand -- that make its perspective
 projection fit the 2D keypoints in the weighted least-squares sense (:func:`fit_camera_frame`).
 
-The hand size is the length of the bone from the wrist to the middle finger's MCP, the most rigid
-distance of the hand (no joint between them bends much); :func:`mean_hand_size` is its mean over
-the synthetic generator's hands, whose proportions follow adult anthropometry for a mean hand
-185 mm long from the wrist to the middle fingertip (:mod:`handpose.synth.hand_shape`).
+The hand size is the length from the wrist to the middle finger's MCP, the hand's most rigid
+distance (the middle metacarpal barely moves against the wrist, whatever the fingers do);
+:func:`mean_hand_size` is its mean over the synthetic generator's hands, whose proportions follow
+adult anthropometry for a mean hand 185 mm long from the wrist to the middle fingertip (phalanges
+after Buryanov & Kotiuk, the palm after hand surveys; :mod:`handpose.synth.hand_shape`).
 
 Pixels and K follow :mod:`handpose.geometry.camera`; 3D is in mm; keypoints in the canonical
 order of :mod:`handpose.skeleton`.
@@ -161,8 +162,9 @@ def fit_camera_frame(
     predicts it) and only the translation is found: first in closed form, from the linear system
     that says each point lies on its pixel's ray (exact for exact 2D, and unlike a weak-perspective
     scale it allows for the hand's extent in depth), then refined by Gauss-Newton steps on the
-    reprojection error. With ``fit_rotation`` (a shape of unknown orientation, e.g. the mean hand)
-    rotation and translation start from OpenCV's SQPnP solution and are refined the same way.
+    reprojection error. With ``fit_rotation`` (a shape of unknown orientation, e.g. the mean hand,
+    best weighted to the palm joints -- wrist, thumb CMC and MCPs -- which move little with the
+    fingers) rotation and translation start from OpenCV's SQPnP solution and are refined the same way.
 
     Raises ValueError when the fit would put the hand behind the camera (2D keypoints that no
     placement of this shape explains).
@@ -184,7 +186,10 @@ def fit_camera_frame(
     w = np.where(usable, w, 0.0) / w[usable].mean()
     shape = shape - shape[ROOT]
     if size_mm is not None:
-        shape = shape * (float(size_mm) / hand_size(shape))
+        own_size = hand_size(shape)
+        if not (np.isfinite(own_size) and own_size > 0 and size_mm > 0):
+            raise ValueError(f"cannot scale a shape of size {own_size} mm to {size_mm} mm")
+        shape = shape * (float(size_mm) / own_size)
     u, X = keypoints_2d[usable], shape[usable]
     w = w[usable]
 

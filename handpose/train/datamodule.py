@@ -9,24 +9,31 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from handpose.codecs.target_codec import TargetCodec
-from handpose.data.pipeline import HandPoseDataset, mixed_loader_parts
+from handpose.data.pipeline import mixed_loader_parts
+from handpose.estimators import Estimator
+from handpose.train.build import build_estimator_from_config
 from handpose.train.config import ConfigError, ExperimentConfig
 from handpose.train.sources import SYNTH_FORMAT, SourceSamples, prepare_synth, resolve_sources
 
 
 class PoseDataModule(pl.LightningDataModule):
-    """Crops and an estimator's targets for every source, training ones mixed by their weights.
+    """Every source's Dataset, as the estimator builds it, training ones mixed by their weights.
 
     One training source without ``data.samples_per_epoch`` is simply shuffled; otherwise each
-    epoch draws ``samples_per_epoch`` crops (default: as many as there are training samples),
+    epoch draws ``samples_per_epoch`` items (default: as many as the training sets hold),
     picking source d with probability weight_d / sum(weights).
+
+    ``estimator`` builds the Datasets (:meth:`~handpose.estimators.Estimator.training_dataset`).
+    A caller that passes the estimator's ``targets`` instead, as :func:`handpose.train.run.train`
+    did before estimators built their Datasets, gets the config's estimator built once more for
+    that (its weights play no part).
     """
 
-    def __init__(self, config: ExperimentConfig, targets: Mapping[str, TargetCodec]) -> None:
+    def __init__(self, config: ExperimentConfig, estimator: Estimator | Mapping[str, TargetCodec]) -> None:
         super().__init__()
         self.config = config
-        self.targets = dict(targets)
-        self.train_set: HandPoseDataset | ConcatDataset | None = None
+        self.estimator = estimator if isinstance(estimator, Estimator) else build_estimator_from_config(config)
+        self.train_set: Dataset | None = None
         self.val_set: ConcatDataset | None = None
         self._train_sampler: Sampler | None = None
 
@@ -56,19 +63,10 @@ class PoseDataModule(pl.LightningDataModule):
             )
         self.val_set = ConcatDataset([self._dataset(part, augment=False, seed=self.config.seed) for part in val])
 
-    def _dataset(self, part: SourceSamples, augment: bool, seed: int) -> HandPoseDataset:
+    def _dataset(self, part: SourceSamples, augment: bool, seed: int) -> Dataset:
         """One source's Dataset; each training source gets its own seed, so sample i of two
         sources is not cropped alike."""
-        config = self.config
-        return HandPoseDataset(
-            part.samples,
-            self.targets,
-            config.codec.input_size,
-            augment=config.augment if augment else None,
-            padding=config.crop.padding,
-            flip_to_right=config.crop.flip_to_right,
-            seed=seed,
-        )
+        return self.estimator.training_dataset(part.samples, self.config.augment if augment else None, seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=self._train_sampler is None, sampler=self._train_sampler, train=True)
