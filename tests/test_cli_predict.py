@@ -67,10 +67,18 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(weights, tmp_path)
         writer.write(np.full((80, 96, 3), 40 * i, dtype=np.uint8))
     writer.release()
     out = tmp_path / "out"
-    assert main(["predict", str(video), "--weights", str(weights), "--out", str(out), "--save-overlays"]) == 0
+    assert main(["predict", str(video), "--weights", str(weights), "--out", str(out), "--save-overlays", "--no-track"]) == 0
     records = json.loads((out / "predictions.json").read_text())
     assert [r["frame"] for r in records] == [0, 1, 2, 3, 4] and {r["file_name"] for r in records} == {"clip.mp4"}
     capture = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    capture.release()
+    # Tracked (the default for videos): an untrained network's hands fall below the tracker's
+    # pose score, so it reports none, but every frame is read and the overlay video is whole.
+    tracked = tmp_path / "tracked"
+    assert main(["predict", str(video), "--weights", str(weights), "--out", str(tracked), "--save-overlays"]) == 0
+    assert all("track_id" in r for r in json.loads((tracked / "predictions.json").read_text()))
+    capture = cv2.VideoCapture(str(tracked / "clip_overlay.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     capture.release()
 

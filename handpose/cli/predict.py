@@ -1,7 +1,9 @@
 """``handpose predict SOURCE``: hands and 21 keypoints each on any photo, folder, glob, video or webcam.
 
 SOURCE is an image file, a folder (its images, subfolders included), a glob pattern
-(``'photos/*.jpg'``), a video file, or ``--webcam N``. Uses the bundled weights unless
+(``'photos/*.jpg'``), a video file, or ``--webcam N``. In videos and webcams the hands are
+tracked (the next box from the last keypoints, re-detection when the pose score drops, a stable
+``track_id`` per hand) and their keypoints smoothed with a One-Euro filter. Uses the bundled weights unless
 ``--weights`` names others. Writes DIR/predictions.json: one record per hand (see the README);
 ``--backend onnx`` runs the network with onnxruntime. ``--save-overlays`` also writes DIR/overlays/<name>.jpg per image, or DIR/<video>_overlay.mp4 for
 a video or webcam. A frame that cannot be read is named with the reason and the rest go on; the
@@ -34,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
     parser.add_argument("--no-refine", action="store_true", help="whole images: skip the second, tighter pass")
+    parser.add_argument(
+        "--no-track", action="store_true",
+        help="videos and webcams: find the hands afresh in every frame instead of tracking them",
+    )
+    parser.add_argument("--no-smooth", action="store_true", help="tracking: no One-Euro smoothing of the keypoints")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (videos and webcams)")
     parser.add_argument(
         "--backend", choices=("torch", "onnx"), default="torch",
@@ -60,11 +67,28 @@ def _predict(args: argparse.Namespace) -> int:
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return run_predictions(predictor, source, boxes, args.out, args.save_overlays, args.max_frames)
+    if source.kind in ("video", "webcam") and not args.no_track:
+        from handpose.inference.smoothing import OneEuroParams
+        from handpose.inference.tracking import HandTracker
+
+        tracker = HandTracker(predictor, smoothing=None if args.no_smooth else OneEuroParams(), frame_rate=source.fps or 30.0)
+        frame_rate = source.fps or 30.0
+
+        def predict(image: Any, frame_index: int | None = None, **_: Any) -> list:
+            return tracker(image, timestamp=None if frame_index is None else frame_index / frame_rate)
+    else:
+
+        def predict(image: Any, frame_index: int | None = None, **kwargs: Any) -> list:
+            return predictor(image, **kwargs)
+
+    return run_predictions(predict, source, boxes, args.out, args.save_overlays, args.max_frames)
 
 
-def run_predictions(predictor: Any, source: Any, boxes: dict, out: Path, save_overlays: bool, max_frames: int | None) -> int:
-    """Predict every frame of ``source``, write predictions.json (and overlays), print a summary."""
+def run_predictions(
+    predict: Any, source: Any, boxes: dict, out: Path, save_overlays: bool, max_frames: int | None
+) -> int:
+    """Predict every frame of ``source`` with ``predict(image, frame_index, [boxes, sides])``, write
+    predictions.json (and overlays), print a summary."""
     from tqdm import tqdm
 
     from handpose.image_io import write_bytes_atomic
@@ -90,7 +114,8 @@ def run_predictions(predictor: Any, source: Any, boxes: dict, out: Path, save_ov
                 continue
             listed = boxes.get(frame.name) or boxes.get(Path(frame.name).name)
             try:
-                hands = predictor(frame.image, **({"boxes": listed[0], "sides": listed[1]} if listed else {}))
+                given = {"boxes": listed[0], "sides": listed[1]} if listed else {}
+                hands = predict(frame.image, frame_index=frame.frame_index, **given)
             except (SampleError, ValueError) as error:
                 failures += 1
                 tqdm.write(f"error: {frame.name}: {error}", file=sys.stderr)
@@ -115,7 +140,7 @@ def run_predictions(predictor: Any, source: Any, boxes: dict, out: Path, save_ov
             video.__exit__(None, None, None)
     # One record per line: a folder of thousands of images stays readable and diffable.
     lines = ",\n".join("  " + json.dumps(record) for record in records)
-    write_bytes_atomic(out / "predictions.json", f"[\n{lines}\n]\n".encode("utf-8"))
+    write_bytes_atomic(out / "predictions.json", f"[\n{lines}\n]\n".encode())
     skipped = len(source.skipped)
     print(
         f"{frames - failures} of {frames} {'frames' if is_stream else 'images'} predicted, {len(records)} hands, "

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from handpose.estimators.base import CropSpec, Estimator
+from handpose.estimators.hand_detector import HandDetector
 from handpose.estimators.heatmap_2d import HeatmapEstimator
 from handpose.estimators.heatmap_bones_3d import HeatmapBones3DEstimator
 from handpose.estimators.nsrm import NSRMEstimator
 
 #: Estimator name -> class; a weights file's ``estimator`` is one of these names.
 ESTIMATORS: dict[str, type[Estimator]] = {
-    cls.name: cls for cls in (HeatmapEstimator, NSRMEstimator, HeatmapBones3DEstimator)
+    cls.name: cls for cls in (HeatmapEstimator, NSRMEstimator, HeatmapBones3DEstimator, HandDetector)
 }
 
 
@@ -24,4 +25,4 @@ def build_estimator(name: str, **kwargs: Any) -> Estimator:
     return estimator_class(**kwargs)
 
 
-__all__ = ["CropSpec", "ESTIMATORS", "Estimator", "HeatmapEstimator", "NSRMEstimator", "build_estimator"]
+__all__ = ["CropSpec", "ESTIMATORS", "Estimator", "HandDetector", "HeatmapEstimator", "NSRMEstimator", "build_estimator"]

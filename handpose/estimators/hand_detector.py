@@ -106,15 +106,17 @@ class HandDetector(Estimator):
         crop_settings = _section("crop", {**CROP_DEFAULTS, "flip_to_right": False}, crop)
         loss_settings = _section("loss", LOSS_DEFAULTS, loss)
         self.boxes = _section("estimator.boxes", BOXES_DEFAULTS, boxes)
-        self.training = _section("estimator.training", TRAINING_DEFAULTS, training)
-        _require_defaults("codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size"), "estimator.boxes")
-        _require_defaults("crop", crop_settings, {**CROP_DEFAULTS, "flip_to_right": False}, (), "a detector sees whole images and both sides")
-        _require_defaults("loss", loss_settings, LOSS_DEFAULTS, (), "estimator.training")
+        self.training_options = _section("estimator.training", TRAINING_DEFAULTS, training)
+        if crop_settings["flip_to_right"]:
+            raise ValueError("crop.flip_to_right: must be false (and augment.flip_to_right too): a detector sees both sides")
+        _require_defaults("codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size"), "see estimator.boxes")
+        _require_defaults("crop", crop_settings, CROP_DEFAULTS, ("flip_to_right",), "it sees whole images")
+        _require_defaults("loss", loss_settings, LOSS_DEFAULTS, (), "see estimator.training")
         input_size = int(codec_settings["input_size"])
         super().__init__(
             CropSpec(input_size, float(crop_settings["padding"]), flip_to_right=False),
             {"network": dict(network), "codec": codec_settings, "crop": crop_settings, "loss": loss_settings,
-             "boxes": self.boxes, "training": self.training},
+             "boxes": self.boxes, "training": self.training_options},
         )
         options = dict(network)
         if options.pop("name", None) != NETWORK_NAME:
@@ -141,9 +143,10 @@ class HandDetector(Estimator):
 
     def training_dataset(self, samples: Sequence[HandSample], augment: AugmentConfig | None, seed: int) -> Dataset:
         """Whole images with all their hands (:class:`~handpose.data.detection_pipeline.HandDetectionDataset`)."""
+        options = self.training_options
         return HandDetectionDataset(
             samples, self.codec, augment, seed,
-            flip_probability=float(self.training["flip_probability"]), min_box_px=float(self.training["min_box_px"]),
+            flip_probability=float(options["flip_probability"]), min_box_px=float(options["min_box_px"]),
         )
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
@@ -158,7 +161,7 @@ class HandDetector(Estimator):
         size_loss = ((outputs["size"].float() - target["size"]).abs() * mask).sum() / hands
         side_terms = F.binary_cross_entropy_with_logits(outputs["side"].float(), target["side"], reduction="none")
         side_loss = (side_terms * side_mask).sum() / side_mask.sum().clamp(min=1.0)
-        weights = self.training
+        weights = self.training_options
         total = (
             heatmap_loss + weights["offset_weight"] * offset_loss + weights["size_weight"] * size_loss
             + weights["side_weight"] * side_loss
@@ -205,7 +208,7 @@ class HandDetector(Estimator):
         """``ap50``, and at ``boxes.score_threshold`` ``recall50``, ``fp_per_image`` and
         ``side_accuracy`` (see the module docstring); ``auc_range_px`` concerns keypoints only."""
         hands = float(np.sum(records[:, 0]))
-        detections = records[:, 1:].reshape(len(records), -1, 3).reshape(-1, 3)
+        detections = records[:, 1:].reshape(-1, 3)
         detections = detections[np.isfinite(detections[:, 0])]
         scores, hits, side_ok = detections.T
         chosen = scores >= self.boxes["score_threshold"]
