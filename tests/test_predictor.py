@@ -77,3 +77,29 @@ def test_bad_images_and_arguments_are_clear_errors():
         predictor(np.zeros((50, 50), dtype=np.uint8))
     with pytest.raises(ValueError, match="one per box"):
         predictor(coordinate_image(0), boxes=[keypoint_box(truth)], sides=["left", "right"])
+
+
+def test_3d_is_placed_in_the_camera_frame_where_the_camera_is_known():
+    from dataclasses import replace as replaced
+
+    from handpose.geometry.camera import project
+    from handpose.geometry.fit_3d import intrinsics_from_focal, mean_right_hand
+
+    K = intrinsics_from_focal(IMAGE_WIDTH, IMAGE_HEIGHT, 300.0)
+    truth_3d = mean_right_hand() + np.array([10.0, -70.0, 560.0])  # projects well inside the 200 x 160 image
+    truth_2d = project(truth_3d, K)
+
+    class WithShape(GeometryReadingEstimator):
+        """Answers the 2D through the image, and the true root-relative 3D shape."""
+
+        def predict(self, *args, **kwargs):
+            return [replaced(p, keypoints_3d=truth_3d - truth_3d[0]) for p in super().predict(*args, **kwargs)]
+
+    predictor = Predictor(estimator=WithShape(truth_2d[None]), focal_px=300.0)
+    (found,) = predictor(coordinate_image(0))
+    assert np.abs(found.keypoints - truth_2d).max() < 0.1
+    assert np.abs(found.keypoints_3d_camera - truth_3d).max() < 2.0  # mm, from 0.1-px 2D at half a metre
+    (without,) = Predictor(estimator=WithShape(truth_2d[None]))(coordinate_image(0))
+    assert without.keypoints_3d_camera is None
+    (given,) = Predictor(estimator=WithShape(truth_2d[None]))(coordinate_image(0), K=K)
+    assert np.abs(given.keypoints_3d_camera - truth_3d).max() < 2.0

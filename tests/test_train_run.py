@@ -279,3 +279,19 @@ def test_init_from_refuses_a_checkpoint_of_another_network(trained, tmp_path):
     missing = apply_overrides(config, [f"init_from={tmp_path / 'nothing.ckpt'}"])
     with pytest.raises(ConfigError, match="nothing.ckpt: weights file is missing"):
         train(missing)
+
+
+def test_init_from_starts_a_new_head_on_a_trained_network(trained, tmp_path):
+    config, first = trained
+    config = apply_overrides(config, [
+        f"output_dir={tmp_path / 'bones'}", f"init_from={first.best_checkpoint}", "optimizer.lr=0.0",
+        "estimator.name=heatmap_bones_3d",
+    ])
+    result = train(config)
+    expected = load_estimator(first.best_checkpoint).state_dict()
+    actual = result.estimator.state_dict()
+    new = sorted(set(actual) - set(expected))
+    assert new and all(not name.startswith("network.") for name in new)
+    for name in expected:
+        if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the network with torch (default) or onnxruntime (pip install handpose[onnx]); "
         "an .onnx --weights file always runs on onnxruntime",
     )
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=float, metavar="DEG", help="3D estimators: the camera's horizontal field of view, for camera-frame 3D")
+    camera.add_argument("--focal", type=float, metavar="PX", help="3D estimators: the focal length in pixels, for camera-frame 3D")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.set_defaults(func=_predict)
 
@@ -63,7 +66,10 @@ def _predict(args: argparse.Namespace) -> int:
         boxes = read_boxes(args.boxes) if args.boxes is not None else {}
         from handpose.inference.predictor import Predictor
 
-        predictor = Predictor(args.weights, device=args.device, refine=not args.no_refine, backend=args.backend)
+        predictor = Predictor(
+            args.weights, device=args.device, refine=not args.no_refine, backend=args.backend,
+            fov_degrees=args.fov, focal_px=args.focal,
+        )
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

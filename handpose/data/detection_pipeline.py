@@ -45,11 +45,19 @@ SIDE_CODES: dict[HandSide | None, int] = {"left": 0, "right": 1, None: -1}
 
 @dataclass(frozen=True)
 class ImageHands:
-    """One image and the hands in it (possibly none): boxes (N, 4) x0, y0, x1, y1 and sides."""
+    """One image and the samples of the hands in it (possibly none)."""
 
     sample: HandSample  # any sample of the image: where to load it from
-    boxes: np.ndarray
-    sides: tuple[HandSide | None, ...]
+    hands: tuple[HandSample, ...]
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(N, 4) x0, y0, x1, y1 of the hands."""
+        return np.array([hand.box for hand in self.hands], dtype=np.float64).reshape(-1, 4)
+
+    @property
+    def sides(self) -> tuple[HandSide | None, ...]:
+        return tuple(hand.hand_side for hand in self.hands)
 
 
 def group_by_image(samples: Sequence[HandSample]) -> list[ImageHands]:
@@ -67,8 +75,7 @@ def group_by_image(samples: Sequence[HandSample]) -> list[ImageHands]:
         hands = [s for s in members if not s.extras.get(NO_HAND)]
         if len(hands) > MAX_HANDS_PER_IMAGE:
             raise SampleError(f"{members[0].source} image {members[0].image}: {len(hands)} hands, more than {MAX_HANDS_PER_IMAGE}")
-        boxes = np.array([s.box for s in hands], dtype=np.float64).reshape(-1, 4)
-        images.append(ImageHands(members[0], boxes, tuple(s.hand_side for s in hands)))
+        images.append(ImageHands(members[0], tuple(hands)))
     return images
 
 

@@ -15,6 +15,12 @@ keypoints are more confident wins and gives the side as the hand appears in the 
 Very large images are downscaled (longer side at most ``max_side``) before any crop, with area
 averaging, and keypoints are mapped back to the original pixels; so a 4000-pixel photo is neither
 aliased by a 128-pixel crop nor slow.
+
+An estimator that predicts 3D gives root-relative ``keypoints_3d`` in mm. Where the camera is known
+(``K``, or a field of view or focal length for a photo) each hand is also placed in the camera
+frame (``keypoints_3d_camera``): the root depth and position for which the predicted 3D shape,
+at the mean hand's size (or ``hand_size_mm``), projects onto the predicted 2D keypoints
+(:func:`handpose.geometry.fit_3d.fit_camera_frame`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import torch
 
 from handpose.estimators import Estimator
 from handpose.geometry.crop import CropBox, box_around
+from handpose.geometry.fit_3d import fit_camera_frame, intrinsics_from_focal, intrinsics_from_fov, mean_hand_size
 from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.sources import load_image
 from handpose.inference.weights import load_estimator
@@ -64,6 +71,9 @@ class Predictor:
         max_side: int = MAX_SIDE,
         estimator: Estimator | OnnxEstimator | None = None,
         backend: str = "torch",
+        fov_degrees: float | None = None,
+        focal_px: float | None = None,
+        hand_size_mm: float | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -72,18 +82,23 @@ class Predictor:
         if max_side < self.estimator.crop.input_size:
             raise ValueError(f"max_side {max_side} is below the estimator's input size {self.estimator.crop.input_size}")
         self.max_side = int(max_side)
+        if fov_degrees is not None and focal_px is not None:
+            raise ValueError("give a field of view or a focal length, not both")
+        self.fov_degrees, self.focal_px, self.hand_size_mm = fov_degrees, focal_px, hand_size_mm
 
     def __call__(
         self,
         image: np.ndarray | str | Path,
         boxes: Sequence[Sequence[float]] | None = None,
         sides: Sequence[HandSide | None] | None = None,
+        K: np.ndarray | None = None,
     ) -> list[HandPrediction]:
         """The hands in ``image`` (RGB uint8 array, or a file of any image format).
 
         ``boxes``: hand boxes x0, y0, x1, y1 in the image's pixels, one prediction each;
         ``sides``: the side of each box's hand as it appears, where known (None: decided by the
-        network). Without boxes, the whole image is one hand crop.
+        network). Without boxes, the whole image is one hand crop. ``K``: the camera's
+        intrinsics, for camera-frame 3D (else the Predictor's field of view or focal length).
         """
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
         small, scale = self._downscaled(pixels)
@@ -94,7 +109,27 @@ class Predictor:
                 raise ValueError(f"got {len(sides)} sides for {len(boxes)} boxes; give one per box or none")
             to_small = [(np.asarray(b, dtype=np.float64) + 0.5) / np.tile(scale, 2) - 0.5 for b in boxes]
             found = self._in_boxes(small, to_small, sides)
-        return [_rescaled(prediction, scale) for prediction in found]
+        hands = [_rescaled(prediction, scale) for prediction in found]
+        camera = self._intrinsics(pixels.shape[1], pixels.shape[0]) if K is None else np.asarray(K, dtype=np.float64)
+        return hands if camera is None else [self._placed(hand, camera) for hand in hands]
+
+    def _intrinsics(self, width: int, height: int) -> np.ndarray | None:
+        if self.fov_degrees is not None:
+            return intrinsics_from_fov(width, height, self.fov_degrees)
+        if self.focal_px is not None:
+            return intrinsics_from_focal(width, height, self.focal_px)
+        return None
+
+    def _placed(self, hand: HandPrediction, K: np.ndarray) -> HandPrediction:
+        """``hand`` with camera-frame 3D, where it has root-relative 3D and the fit succeeds."""
+        if hand.keypoints_3d is None:
+            return hand
+        size = self.hand_size_mm if self.hand_size_mm is not None else mean_hand_size()
+        try:
+            fit = fit_camera_frame(hand.keypoints, hand.keypoints_3d, K, size_mm=size)
+        except ValueError:  # 2D that no placement explains (behind the camera): no camera-frame 3D
+            return hand
+        return replace(hand, keypoints_3d_camera=fit.keypoints_3d)
 
     def _downscaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The image with its longer side at most ``max_side``, and the factors (x, y) back to the

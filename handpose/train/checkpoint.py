@@ -34,11 +34,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-def load_network_weights(estimator: Estimator, path: str | Path) -> None:
+def load_network_weights(estimator: Estimator, path: str | Path) -> list[str]:
     """Start ``estimator`` from the weights of a training checkpoint or weights file
-    (fine-tuning, as ``init_from`` asks); its optimiser, schedule and epoch are left behind."""
+    (fine-tuning, as ``init_from`` asks); its optimiser, schedule and epoch are left behind.
+
+    Every weight of the source must fit one of ``estimator``'s. The estimator may have more: a
+    new head on a trained network (a 3D head on a 2D model, say) starts from its initialisation;
+    their names are returned so the run can say so.
+    """
     source = load_estimator(path)  # a missing or unreadable file raises WeightsError naming it
     try:
-        estimator.load_state_dict(source.state_dict())
-    except RuntimeError as error:  # missing, unexpected or differently shaped weights
+        result = estimator.load_state_dict(source.state_dict(), strict=False)
+    except RuntimeError as error:  # differently shaped weights
         raise ValueError(f"{path}: its network does not fit this config's model ({str(error).splitlines()[0]} ...)") from None
+    if result.unexpected_keys:
+        raise ValueError(
+            f"{path}: its network does not fit this config's model (weights the model lacks: "
+            f"{', '.join(result.unexpected_keys[:3])} ...)"
+        )
+    return list(result.missing_keys)

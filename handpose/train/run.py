@@ -25,6 +25,7 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy, Strategy
+from lightning.pytorch.utilities import rank_zero_info
 
 from handpose.estimators import Estimator
 from handpose.image_io import remove_stale_temporaries, write_bytes_atomic
@@ -64,9 +65,14 @@ def train(config: ExperimentConfig) -> TrainResult:
     module = PoseModule(config.to_dict())
     if config.init_from is not None and resume_from is None:
         try:
-            load_network_weights(module.estimator, config.init_from)
+            new = load_network_weights(module.estimator, config.init_from)
         except ValueError as error:
             raise ConfigError(f"init_from: {error}") from None
+        if new:
+            rank_zero_info(
+                f"init_from: {len(new)} weights not in {config.init_from} start from their initialisation "
+                f"({', '.join(new[:4])}{' ...' if len(new) > 4 else ''})"
+            )
     data = PoseDataModule(config, module.estimator.targets)
     trainer = build_trainer(config)
     if trainer.is_global_zero:
