@@ -288,3 +288,19 @@ def test_the_whole_image_finder_scores_the_predictor_without_the_boxes(truth_che
     assert report["image_pixels"]["epe_mean"] < 0.25  # hands near the image edge decode a little less exactly
     with pytest.raises(ValueError, match="unknown finder"):
         evaluate_checkpoints([truth_checkpoint], f"coco:{dataset}", tmp_path / "o2", progress=False, finder="detector")
+
+
+def test_a_3d_estimator_on_a_set_with_3d_labels_gets_a_3d_report(tmp_path: Path):
+    from handpose.estimators import build_estimator
+    from handpose.synth.cache import prepare_synth_set
+
+    annotations = prepare_synth_set(3, 21, 96, tmp_path / "cache")
+    estimator = build_estimator(
+        "heatmap_bones_3d", network={"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 8},
+        codec={"input_size": 64},
+    )
+    weights = save_weights(estimator, tmp_path / "bones.pt")
+    report = evaluate_checkpoints([weights], f"coco:{annotations}", tmp_path / "out", progress=False)["bones"]
+    figures = report["protocol"]["3d"]
+    assert figures["num_hands"] == report["num_samples"] and figures["num_hands"] >= 3
+    assert all(np.isfinite(value) for value in figures.values() if isinstance(value, float))

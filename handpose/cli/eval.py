@@ -5,7 +5,9 @@ bundled weights name such as ``default``, or a training checkpoint) on
 every hand of the dataset and writes metrics.json (errors in original image pixels and in pixels
 of a --norm-size crop around the hand), predictions.json (COCO keypoint results), PCK-curve PNGs
 and overlays.png; with several models, a comparison table (printed, and DIR/comparison.md) and
-PCK PNGs with every curve. A COCO results file (.json) of predictions made elsewhere (e.g.
+PCK PNGs with every curve. A 3D estimator on a set with 3D labels also gets 3D figures
+(root-relative scale-aligned and Procrustes-aligned errors and AUCs, camera-frame errors where K
+is known; handpose.evaluation.eval_3d). A COCO results file (.json) of predictions made elsewhere (e.g.
 MediaPipe) may stand in for a checkpoint; hands it has no prediction for count as misses.
 """
 
@@ -78,5 +80,12 @@ def _eval(args: argparse.Namespace) -> int:
         for reason in report["skipped_reasons"]:
             print(f"  {reason}", file=sys.stderr)
     print(comparison_tables(reports))
+    for name, model_report in reports.items():
+        figures = model_report["protocol"].get("3d")
+        if figures:  # a 3D estimator on a set with 3D labels
+            print(f"\n3D of {name} ({figures['num_hands']} hands):")
+            for key, value in figures.items():
+                if key != "num_hands" and value is not None:
+                    print(f"  {key}: {value:.3f}")
     print(f"\nwrote {args.out}/")
     return 0

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from handpose.data.spec import DataSpec, parse_data_spec
+from handpose.evaluation.eval_3d import evaluate_3d_predictions
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
@@ -147,6 +148,8 @@ def predict_source(
         return keypoints, scores, protocol
     predictions = predict_topdown(estimator, samples, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - start
+    with_3d = [i for i, (hand, sample) in enumerate(zip(predictions.hands, samples))
+               if hand.keypoints_3d is not None and sample.keypoints_3d is not None]
     protocol = {
         "kind": "top-down on the annotated hand boxes",
         "estimator": estimator.name,
@@ -156,6 +159,9 @@ def predict_source(
         "device": str(device),
         "seconds_per_image": seconds / len(samples),
     }
+    if with_3d:  # a 3D estimator on a set with 3D labels: its 3D report rides along
+        report = evaluate_3d_predictions([predictions.hands[i] for i in with_3d], [samples[i] for i in with_3d])
+        protocol["3d"] = {"num_hands": report["num_hands"], **report["summary"]}
     return predictions.keypoints, predictions.scores, protocol
 
 

@@ -19,7 +19,7 @@ from handpose.data.augment import evaluation_crop_box
 from handpose.estimators import Estimator
 from handpose.geometry.crop import CropBox
 from handpose.inference.crops import estimate_in_boxes
-from handpose.structures import HandSample
+from handpose.structures import HandPrediction, HandSample
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class TopDownPredictions:
     keypoints: np.ndarray  # (N, 21, 2) original image pixels
     scores: np.ndarray  # (N, 21) the decoder's confidence per joint
     crop_sizes: np.ndarray  # (N,) side of each crop in original image pixels
+    hands: list[HandPrediction]  # the N predictions themselves (3D where the estimator gives it)
 
 
 def predict_topdown(
@@ -57,4 +58,5 @@ def predict_topdown(
         keypoints=np.stack([p.keypoints for p in predictions]),
         scores=np.stack([p.keypoint_scores for p in predictions]),
         crop_sizes=np.array([box.size for box in boxes], dtype=np.float64),
+        hands=predictions,
     )

@@ -60,7 +60,7 @@ def match_hands(
 ) -> list[tuple[int, HandPrediction]]:
     """Annotated hands (``indices`` into ``samples``) paired with predicted ones of the same image:
     closest box centres first, each used once; unpaired annotated hands are left out (misses)."""
-    centre = lambda box: (np.asarray(box[:2]) + np.asarray(box[2:])) / 2.0  # noqa: E731
+    centre = lambda box: (np.asarray(box[:2]) + np.asarray(box[2:])) / 2.0
     pairs = sorted(
         (float(np.linalg.norm(centre(samples[i].box) - centre(p.box))), i, j)
         for i in indices for j, p in enumerate(found)
