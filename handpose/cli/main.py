@@ -17,6 +17,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "handpose.cli.demo",
     "handpose.cli.predict",
+    "handpose.cli.wholebody",
     "handpose.cli.synth",
     "handpose.cli.data",
     "handpose.cli.train",

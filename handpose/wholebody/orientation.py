@@ -62,7 +62,7 @@ def hand_orientation(prediction: HandPrediction) -> dict[str, Any]:
     keypoints = np.asarray(prediction.keypoints, dtype=np.float64)
     along = keypoints[list(MCPS)].mean(axis=0) - keypoints[WRIST]  # wrist -> MCP centre, image y down
     record: dict[str, Any] = {
-        "in_plane_deg": round(float(np.degrees(np.arctan2(-along[0], -along[1]))), 2),
+        "in_plane_deg": round(float(np.degrees(np.arctan2(-along[0], -along[1]))), 2) + 0.0,  # no -0.0
         "facing": _facing_2d(keypoints, prediction.hand_side),
         "source": "2d",
     }
@@ -93,12 +93,12 @@ def hand_rotation(keypoints_3d: np.ndarray, side: HandSide) -> np.ndarray | None
     if not np.all(np.isfinite(palm)):
         return None
     down = points[WRIST] - points[list(MCPS)].mean(axis=0)
-    across = points[_INDEX_MCP] - points[_PINKY_MCP]  # towards the thumb's side
-    # For a right hand, across x down points out of the back of the hand; a mirror flips it.
-    back = np.cross(across, down) * (1.0 if side == "right" else -1.0)
     if np.linalg.norm(down) < _EPS:
         return None
     y = down / np.linalg.norm(down)
+    across = points[_INDEX_MCP] - points[_PINKY_MCP]  # towards the thumb's side
+    # For a right hand, across x down points out of the back of the hand; a mirror flips it.
+    back = np.cross(across, y) * (1.0 if side == "right" else -1.0)
     back = back - (back @ y) * y
     if np.linalg.norm(back) < _EPS:
         return None
