@@ -12,9 +12,10 @@ which side a hand is, each first-pass crop is run both as it is and mirrored; th
 keypoints are more confident wins and gives the side as the hand appears in the image, and
 ``hand_score`` is that orientation's share of the two confidences (0.5: undecided, 1: certain).
 
-Very large images are downscaled (longer side at most ``max_side``) before any crop, with area
-averaging, and keypoints are mapped back to the original pixels; so a 4000-pixel photo is neither
-aliased by a 128-pixel crop nor slow.
+Every crop is cut from the full-resolution image, as Hand4Whole asks for small hands, except where
+the crop's warp would shrink it more than :data:`MAX_WARP_SHRINK` times: then from a copy of the
+image downscaled with area averaging, so that a 4000-pixel photo is not aliased by a 128-pixel
+crop. Keypoints always come back in the original image's pixels.
 
 An estimator that predicts 3D gives root-relative ``keypoints_3d`` in mm. Where the camera is known
 (``K``, or a field of view or focal length for a photo) each hand is also placed in the camera
@@ -46,8 +47,9 @@ from handpose.structures import HandPrediction, HandSide, keypoint_box
 if TYPE_CHECKING:
     from handpose.inference.onnx_backend import OnnxEstimator
 
-#: Longer image side above which images are downscaled before cropping.
-MAX_SIDE = 1280
+#: The most a crop's warp may shrink the image (bilinear sampling aliases beyond about 2x);
+#: larger boxes are cut from an area-averaged smaller copy.
+MAX_WARP_SHRINK = 2.0
 
 #: Where the network runs: torch, or onnxruntime (the ``onnx`` extra).
 BACKENDS = ("torch", "onnx")
@@ -68,7 +70,6 @@ class Predictor:
         weights: str | Path = "default",
         device: str | torch.device = "cpu",
         refine: bool = True,
-        max_side: int = MAX_SIDE,
         estimator: Estimator | OnnxEstimator | None = None,
         backend: str = "torch",
         fov_degrees: float | None = None,
@@ -79,9 +80,6 @@ class Predictor:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.estimator = estimator if estimator is not None else _load(weights, device, backend)
         self.refine = refine
-        if max_side < self.estimator.crop.input_size:
-            raise ValueError(f"max_side {max_side} is below the estimator's input size {self.estimator.crop.input_size}")
-        self.max_side = int(max_side)
         if fov_degrees is not None and focal_px is not None:
             raise ValueError("give a field of view or a focal length, not both")
         self.fov_degrees, self.focal_px, self.hand_size_mm = fov_degrees, focal_px, hand_size_mm
@@ -101,15 +99,12 @@ class Predictor:
         intrinsics, for camera-frame 3D (else the Predictor's field of view or focal length).
         """
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
-        small, scale = self._downscaled(pixels)
         if boxes is None:
-            found = self._whole_image(small)
+            hands = self._whole_image(pixels)
         else:
             if sides is not None and len(sides) != len(boxes):
                 raise ValueError(f"got {len(sides)} sides for {len(boxes)} boxes; give one per box or none")
-            to_small = [(np.asarray(b, dtype=np.float64) + 0.5) / np.tile(scale, 2) - 0.5 for b in boxes]
-            found = self._in_boxes(small, to_small, sides)
-        hands = [_rescaled(prediction, scale) for prediction in found]
+            hands = self._in_boxes(pixels, [np.asarray(b, dtype=np.float64) for b in boxes], sides)
         camera = self._intrinsics(pixels.shape[1], pixels.shape[0]) if K is None else np.asarray(K, dtype=np.float64)
         return hands if camera is None else [self._placed(hand, camera) for hand in hands]
 
@@ -131,16 +126,22 @@ class Predictor:
             return hand
         return replace(hand, keypoints_3d_camera=fit.keypoints_3d)
 
-    def _downscaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The image with its longer side at most ``max_side``, and the factors (x, y) back to the
-        original."""
-        height, width = image.shape[:2]
-        longer = max(height, width)
-        if longer <= self.max_side:
-            return image, np.ones(2)
-        size = (max(1, round(width * self.max_side / longer)), max(1, round(height * self.max_side / longer)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return small, np.array([width / size[0], height / size[1]])
+    def _estimate(self, image: np.ndarray, boxes: list[CropBox], finder: str) -> list[HandPrediction]:
+        """:func:`estimate_in_boxes` with boxes in ``image``'s pixels, each cut from the image or,
+        where that would shrink it more than :data:`MAX_WARP_SHRINK` times, from an area-averaged
+        copy scaled just enough; predictions in ``image``'s pixels."""
+        limit = MAX_WARP_SHRINK * self.estimator.crop.input_size
+        by_scale: dict[float, list[int]] = {}
+        for index, box in enumerate(boxes):
+            by_scale.setdefault(round(max(1.0, box.size / limit), 2), []).append(index)
+        found: list[HandPrediction | None] = [None] * len(boxes)
+        for factor, indices in by_scale.items():
+            smaller, scale = _downscaled(image, factor)
+            moved = [_box_in_scaled(boxes[i], scale) for i in indices]
+            predictions = estimate_in_boxes(self.estimator, lambda i: smaller, moved, finder=finder)
+            for index, prediction in zip(indices, predictions):
+                found[index] = _rescaled(prediction, scale)
+        return found  # type: ignore[return-value]
 
     def _whole_image(self, image: np.ndarray) -> list[HandPrediction]:
         height, width = image.shape[:2]
@@ -151,7 +152,7 @@ class Predictor:
         crop = self.estimator.crop
         tight = box_around(keypoint_box(first.keypoints), crop.padding)
         flip = crop.flip_to_right and first.hand_side == "left"
-        second = estimate_in_boxes(self.estimator, lambda i: image, [replace(tight, flip=flip)], finder="whole_image")[0]
+        second = self._estimate(image, [replace(tight, flip=flip)], "whole_image")[0]
         return [replace(second, hand_side=first.hand_side, hand_score=first.hand_score)]
 
     def _in_boxes(
@@ -162,17 +163,15 @@ class Predictor:
         if sides is None:
             return self._both_orientations(image, crops, "boxes")
         flips = [crop.flip_to_right and side == "left" for side in sides]
-        found = estimate_in_boxes(
-            self.estimator, lambda i: image, [replace(c, flip=f) for c, f in zip(crops, flips)], finder="boxes"
-        )
+        found = self._estimate(image, [replace(c, flip=f) for c, f in zip(crops, flips)], "boxes")
         return [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
 
     def _both_orientations(self, image: np.ndarray, crops: list[CropBox], finder: str) -> list[HandPrediction]:
         """Each crop as it is and mirrored; per crop the more confident one, with its side."""
         if not self.estimator.crop.flip_to_right:  # a network of both hands: nothing to decide
-            return estimate_in_boxes(self.estimator, lambda i: image, crops, finder=finder)
+            return self._estimate(image, crops, finder)
         both = [replace(c, flip=flip) for c in crops for flip in (False, True)]
-        found = estimate_in_boxes(self.estimator, lambda i: image, both, finder=finder)
+        found = self._estimate(image, both, finder)
         chosen = []
         for as_is, mirrored in zip(found[0::2], found[1::2]):
             best = as_is if as_is.score >= mirrored.score else mirrored
@@ -203,6 +202,23 @@ def _check_rgb(image: np.ndarray) -> np.ndarray:
             f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', type(image).__name__)}"
         )
     return image
+
+
+def _downscaled(image: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` shrunk ``factor`` times by area averaging, and the factors (x, y) back to it."""
+    if factor == 1.0:
+        return image, np.ones(2)
+    height, width = image.shape[:2]
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.array([width / size[0], height / size[1]])
+
+
+def _box_in_scaled(box: CropBox, scale: np.ndarray) -> CropBox:
+    """``box`` in the pixels of a copy of its image shrunk by ``scale`` (x, y)."""
+    if np.all(scale == 1.0):
+        return box
+    center = (np.asarray(box.center, dtype=np.float64) + 0.5) / scale - 0.5
+    return replace(box, center=(float(center[0]), float(center[1])), size=box.size / float(scale[0]))
 
 
 def _rescaled(prediction: HandPrediction, scale: np.ndarray) -> HandPrediction:

@@ -13,9 +13,9 @@ base name) get hands; the others are written back untouched.
 or boxes the input has; a hand detector, where given, refines them), all hands of all people of
 the image go through the Predictor in one call, with each box's side from the body's arm (left
 ones mirrored for a right-hand network and mapped back), and the keypoints come back in the
-image's pixels. The crops are cut from the full-resolution image up to the Predictor's
-``max_side`` (1280 by default); a larger image is downscaled first, as the Predictor does for
-every image, which costs the smallest hands of very large photos some detail.
+image's pixels. The crops are cut from the full-resolution image (from an area-averaged smaller
+copy only where a crop would shrink the image more than twice, against aliasing), so small hands
+keep the detail Hand4Whole found the body network's resolution loses.
 
 **Output.** DIR/<PEOPLE.json's name>: the input with, in every person record of a processed
 image, for each side (``lefthand_*``, ``righthand_*``):
