@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from handpose.estimators import HeatmapEstimator
+from handpose.structures import HandSample
 from handpose.train.build import build_estimator_from_config
 from handpose.train.config import ConfigError, apply_overrides, load_config
 from handpose.train.module import PoseModule
@@ -23,10 +24,22 @@ def batch_for(module: PoseModule, size: int = 2) -> dict:
     side = module.config.codec.input_size
     keypoints = rng.uniform(0.2 * side, 0.8 * side, (size, 21, 2)).astype(np.float32)
     visibility = np.full((size, 21), 2, dtype=np.int8)
-    targets = {
-        name: {key: torch.from_numpy(value) for key, value in codec.encode(keypoints, visibility).items()}
-        for name, codec in module.estimator.targets.items()
-    }
+    crops = [  # for codecs that encode the whole cropped sample (3D targets)
+        HandSample(
+            image=np.zeros((side, side, 3), np.uint8), keypoints_2d=keypoints[i], visibility=visibility[i],
+            hand_side="right", box=np.array([0.0, 0.0, side, side]), source="random", sample_id=str(i),
+            keypoints_3d=rng.uniform(-50, 50, (21, 3)) + [0.0, 0.0, 500.0], K=np.diag([300.0, 300.0, 1.0]),
+        )
+        for i in range(size)
+    ]
+
+    def encoded(codec) -> dict[str, torch.Tensor]:
+        if hasattr(codec, "encode_crop"):
+            items = [codec.encode_crop(crop) for crop in crops]
+            return {key: torch.from_numpy(np.stack([item[key] for item in items])) for key in items[0]}
+        return {key: torch.from_numpy(value) for key, value in codec.encode(keypoints, visibility).items()}
+
+    targets = {name: encoded(codec) for name, codec in module.estimator.targets.items()}
     return {
         "image": torch.randn(size, 3, side, side),
         "targets": targets,

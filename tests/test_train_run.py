@@ -232,7 +232,7 @@ def test_training_sources_are_mixed_by_weight(tmp_path):
     raw["data"].update(train=sources, samples_per_epoch=40)
     config = config_from_dict(raw)
     module = PoseModule(config.to_dict())
-    data = PoseDataModule(config, module.estimator.targets)
+    data = PoseDataModule(config, module.estimator)
     data.prepare_data()
     data.setup("fit")
     loader = data.train_dataloader()

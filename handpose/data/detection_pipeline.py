@@ -74,7 +74,8 @@ def group_by_image(samples: Sequence[HandSample]) -> list[ImageHands]:
     for members in groups.values():
         hands = [s for s in members if not s.extras.get(NO_HAND)]
         if len(hands) > MAX_HANDS_PER_IMAGE:
-            raise SampleError(f"{members[0].source} image {members[0].image}: {len(hands)} hands, more than {MAX_HANDS_PER_IMAGE}")
+            where = f"{members[0].source} image {members[0].image}"
+            raise SampleError(f"{where}: {len(hands)} hands, more than {MAX_HANDS_PER_IMAGE}")
         images.append(ImageHands(members[0], tuple(hands)))
     return images
 
@@ -106,7 +107,7 @@ def warp_to_input(image: np.ndarray, box: CropBox, input_size: int) -> tuple[np.
 def transform_boxes(boxes: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Axis-aligned bounds (N, 4) of boxes (N, 4) carried through a (2, 3) affine."""
     x0, y0, x1, y1 = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
-    corners = np.stack([np.stack([x0, y0], -1), np.stack([x1, y0], -1), np.stack([x1, y1], -1), np.stack([x0, y1], -1)], 1)
+    corners = np.stack([np.stack(corner, axis=-1) for corner in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], axis=1)
     moved = apply_affine(corners, affine)
     return np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
 

@@ -43,7 +43,13 @@ from torch.utils.data import Dataset
 
 from handpose.codecs.box_centers import BoxCenterCodec, DecodedBoxes, box_iou
 from handpose.codecs.target_codec import TargetCodec
-from handpose.data.detection_pipeline import SIDE_CODES, HandDetectionDataset, transform_boxes, warp_to_input, whole_image_box
+from handpose.data.detection_pipeline import (
+    SIDE_CODES,
+    HandDetectionDataset,
+    transform_boxes,
+    warp_to_input,
+    whole_image_box,
+)
 from handpose.estimators.base import CropSpec, Estimator
 from handpose.estimators.heatmap_2d import CODEC_DEFAULTS, CROP_DEFAULTS, LOSS_DEFAULTS, _section
 from handpose.geometry.camera import invert_affine
@@ -60,7 +66,8 @@ NETWORK_NAME = "hand_detector_net"
 #: ``nms_iou``, at most ``max_detections`` per image; ``score_threshold`` is the operating point,
 #: where :meth:`HandDetector.detect` reports hands and recall and false positives are counted.
 BOXES_DEFAULTS: dict[str, Any] = {
-    "sigma_scale": 0.09, "min_sigma": 0.5, "min_score": 0.05, "nms_iou": 0.5, "max_detections": 20, "score_threshold": 0.3,
+    "sigma_scale": 0.09, "min_sigma": 0.5, "min_score": 0.05, "nms_iou": 0.5, "max_detections": 20,
+    "score_threshold": 0.3,
 }
 #: The Dataset's mirroring probability and smallest kept box side (input pixels), and the loss
 #: weights of the offset, size and side terms (the heatmap's is 1).
@@ -108,8 +115,12 @@ class HandDetector(Estimator):
         self.boxes = _section("estimator.boxes", BOXES_DEFAULTS, boxes)
         self.training_options = _section("estimator.training", TRAINING_DEFAULTS, training)
         if crop_settings["flip_to_right"]:
-            raise ValueError("crop.flip_to_right: must be false (and augment.flip_to_right too): a detector sees both sides")
-        _require_defaults("codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size"), "see estimator.boxes")
+            raise ValueError(
+                "crop.flip_to_right: must be false (and augment.flip_to_right too): a detector sees both sides"
+            )
+        _require_defaults(
+            "codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size"), "see estimator.boxes"
+        )
         _require_defaults("crop", crop_settings, CROP_DEFAULTS, ("flip_to_right",), "it sees whole images")
         _require_defaults("loss", loss_settings, LOSS_DEFAULTS, (), "see estimator.training")
         input_size = int(codec_settings["input_size"])
@@ -129,9 +140,12 @@ class HandDetector(Estimator):
             raise ValueError(f"model: {error}") from None
         stride = self.network.stride
         if codec_settings["heatmap_size"] not in (None, input_size // stride):
-            raise ValueError(f"codec.heatmap_size {codec_settings['heatmap_size']} is not input {input_size} / stride {stride}")
+            raise ValueError(
+                f"codec.heatmap_size {codec_settings['heatmap_size']} is not input {input_size} / stride {stride}"
+            )
         try:
-            self.codec = BoxCenterCodec(input_size, stride, float(self.boxes["sigma_scale"]), float(self.boxes["min_sigma"]))
+            sigma_scale, min_sigma = float(self.boxes["sigma_scale"]), float(self.boxes["min_sigma"])
+            self.codec = BoxCenterCodec(input_size, stride, sigma_scale, min_sigma)
         except ValueError as error:
             raise ValueError(f"estimator.boxes: {error}") from None
 
@@ -238,7 +252,8 @@ class HandDetector(Estimator):
                 outputs = self(self.crop.normalize(pixels).to(device))
             for image, (_, affine), detections in zip(chunk, warped, self.decode_boxes(outputs, threshold)):
                 height, width = image.shape[:2]
-                boxes = np.clip(transform_boxes(detections.boxes, invert_affine(affine)), 0.0, [width - 1, height - 1] * 2)
+                corner = [width - 1, height - 1] * 2
+                boxes = np.clip(transform_boxes(detections.boxes, invert_affine(affine)), 0.0, corner)
                 found.append([
                     HandBox(box, float(score), "right" if right >= 0.5 else "left", float(max(right, 1.0 - right)))
                     for box, score, right in zip(boxes, detections.scores, detections.right)
@@ -288,7 +303,9 @@ def average_precision(scores: np.ndarray, hits: np.ndarray, hands: float) -> flo
     return float(np.mean(np.where(at < len(precision), precision[np.minimum(at, len(precision) - 1)], 0.0)))
 
 
-def _require_defaults(section: str, settings: dict[str, Any], defaults: dict[str, Any], used: tuple[str, ...], instead: str) -> None:
+def _require_defaults(
+    section: str, settings: dict[str, Any], defaults: dict[str, Any], used: tuple[str, ...], instead: str
+) -> None:
     """Keys of a pose estimator's section that a detector does not use must keep their defaults."""
     for key, value in settings.items():
         if key not in used and value != defaults[key]:

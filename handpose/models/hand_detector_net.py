@@ -79,7 +79,8 @@ class HandDetectorNet(nn.Module):
         stages: list[nn.Module] = []
         in_channels = 3
         for width, repeats in zip(widths, blocks):
-            stages.append(nn.Sequential(conv_bn_relu(in_channels, width, stride=2), *(ResidualPair(width) for _ in range(repeats))))
+            residuals = (ResidualPair(width) for _ in range(repeats))
+            stages.append(nn.Sequential(conv_bn_relu(in_channels, width, stride=2), *residuals))
             in_channels = width
         self.stages = nn.ModuleList(stages)
         #: Strides of the neck's inputs, coarsest first, down to the output stride.

@@ -18,7 +18,7 @@ import cv2
 from tqdm import tqdm
 
 from handpose.synth.backgrounds import BackgroundKind, Backgrounds
-from handpose.synth.scene import MAX_HANDS, SCENE_KINDS, SceneKind, render_scene
+from handpose.synth.scene import MAX_HANDS, SCENE_KINDS, SceneKind, render_detection_scene, render_scene
 from handpose.synth.writers import CocoWriter, RhdWriter, make_writer
 
 
@@ -26,7 +26,8 @@ class _SampleJob:
     """Everything a process needs to render and write samples by index."""
 
     def __init__(
-        self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds, scene_kind: SceneKind
+        self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds,
+        scene_kind: SceneKind,
     ) -> None:
         self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split, MAX_HANDS[scene_kind])
         self.backgrounds = backgrounds
@@ -35,7 +36,8 @@ class _SampleJob:
         self.seed = seed
 
     def __call__(self, index: int) -> dict[str, Any]:
-        scene = render_scene(self.seed, index, self.size, self.backgrounds, self.scene_kind)
+        render = render_scene if self.scene_kind == "hands" else render_detection_scene
+        scene = render(self.seed, index, self.size, self.backgrounds)
         return self.writer.write_sample(index, scene)
 
 

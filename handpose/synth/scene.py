@@ -3,12 +3,12 @@
 Everything random in a scene is drawn from one generator seeded by (seed, index), so a scene is a
 pure function of those two numbers: the same on every machine and in every worker process.
 
-Two kinds of scene (:data:`SCENE_KINDS`): "hands", the default, frames one hand (sometimes two)
-for pose estimation; "detection" is what a hand detector learns from: 0 to 4 hands of any side,
-their boxes from about 8% of the image side (20 pixels at 256) to filling the frame, some cut by
-the frame's edge, and skin-coloured distractors (arms crossing the frame, round skin blobs) that
-are not hands. A detection scene labels only hands of which at least :data:`MIN_HAND_PIXELS`
-pixels are seen; it may hold none.
+Two kinds of scene (:data:`SCENE_KINDS`): "hands", the default (:func:`render_scene`), frames one
+hand (sometimes two) for pose estimation; "detection" (:func:`render_detection_scene`) is what a
+hand detector learns from: 0 to 4 hands of any side, their boxes from about 8% of the image side
+(20 pixels at 256) to filling the frame, some cut by the frame's edge, and skin-coloured
+distractors (arms crossing the frame, round skin blobs) that are not hands. A detection scene
+labels only hands of which at least :data:`MIN_HAND_PIXELS` pixels are seen; it may hold none.
 """
 
 from __future__ import annotations
@@ -256,7 +256,8 @@ def _skin_distractor(rng: np.random.Generator, K: np.ndarray, size: int, owner: 
     depths = depth * rng.uniform(0.85, 1.15, 2)
     a, b = (backproject(end, np.array(z), K) for end, z in zip(ends_px, depths))
     return Body(
-        cones=RoundCones(a=a[None], b=b[None], ra=radius_px[:1] * depths[0] / focal, rb=radius_px[1:] * depths[1] / focal),
+        cones=RoundCones(a=a[None], b=b[None], ra=radius_px[:1] * depths[0] / focal,
+                         rb=radius_px[1:] * depths[1] / focal),
         plates=[],
         label=np.array([PERSON], np.uint8),
         material=np.array([SKIN], np.int8),
@@ -285,17 +286,24 @@ def _paint(
     return apply_camera_effects(rng, composite.reshape(size, size, 3)), person
 
 
-def render_scene(
-    seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds(), scene_kind: SceneKind = "hands"
-) -> SynthScene:
+def render_scene(seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds()) -> SynthScene:
     """Render scene ``index`` of the dataset drawn with ``seed``, at ``size`` x ``size`` pixels.
 
     The background is drawn after the hands, light and skin, so a seed shows the same hands
     whatever ``backgrounds`` is: sets that differ only in their backgrounds compare cleanly.
-    ``scene_kind`` is "hands" or "detection" (see the module docstring).
     """
-    if scene_kind not in SCENE_KINDS:
-        raise ValueError(f"scene_kind must be one of {', '.join(SCENE_KINDS)}, got {scene_kind!r}")
+    return _render(seed, index, size, backgrounds, "hands")
+
+
+def render_detection_scene(
+    seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds()
+) -> SynthScene:
+    """Render detection scene ``index`` of the dataset drawn with ``seed`` (see the module
+    docstring), as :func:`render_scene` renders the default kind."""
+    return _render(seed, index, size, backgrounds, "detection")
+
+
+def _render(seed: int, index: int, size: int, backgrounds: Backgrounds, scene_kind: SceneKind) -> SynthScene:
     rng = scene_rng(seed, index)
     K = _camera(rng, size)
     skin = sample_skin(rng)  # one person: both hands share a skin

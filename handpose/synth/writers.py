@@ -162,6 +162,8 @@ def make_writer(format: str, out_dir: str | Path, split: str, hands_per_image: i
         return CocoWriter(out_dir, split, hands_per_image)
     if format == "rhd":
         if hands_per_image > 2:
-            raise ValueError(f"the rhd layout holds one left and one right hand per image, not {hands_per_image} hands; use coco")
+            raise ValueError(
+                f"the rhd layout holds one left and one right hand per image, not {hands_per_image} hands; use coco"
+            )
         return RhdWriter(out_dir, split)
     raise ValueError(f"unknown synthetic dataset format {format!r}; known: {', '.join(FORMATS)}")

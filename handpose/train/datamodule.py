@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
-from handpose.codecs.target_codec import TargetCodec
 from handpose.data.pipeline import mixed_loader_parts
 from handpose.estimators import Estimator
-from handpose.train.build import build_estimator_from_config
 from handpose.train.config import ConfigError, ExperimentConfig
 from handpose.train.sources import SYNTH_FORMAT, SourceSamples, prepare_synth, resolve_sources
 
@@ -24,15 +20,12 @@ class PoseDataModule(pl.LightningDataModule):
     picking source d with probability weight_d / sum(weights).
 
     ``estimator`` builds the Datasets (:meth:`~handpose.estimators.Estimator.training_dataset`).
-    A caller that passes the estimator's ``targets`` instead, as :func:`handpose.train.run.train`
-    did before estimators built their Datasets, gets the config's estimator built once more for
-    that (its weights play no part).
     """
 
-    def __init__(self, config: ExperimentConfig, estimator: Estimator | Mapping[str, TargetCodec]) -> None:
+    def __init__(self, config: ExperimentConfig, estimator: Estimator) -> None:
         super().__init__()
         self.config = config
-        self.estimator = estimator if isinstance(estimator, Estimator) else build_estimator_from_config(config)
+        self.estimator = estimator
         self.train_set: Dataset | None = None
         self.val_set: ConcatDataset | None = None
         self._train_sampler: Sampler | None = None

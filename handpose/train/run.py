@@ -73,7 +73,7 @@ def train(config: ExperimentConfig) -> TrainResult:
                 f"init_from: {len(new)} weights not in {config.init_from} start from their initialisation "
                 f"({', '.join(new[:4])}{' ...' if len(new) > 4 else ''})"
             )
-    data = PoseDataModule(config, module.estimator.targets)
+    data = PoseDataModule(config, module.estimator)
     trainer = build_trainer(config)
     if trainer.is_global_zero:
         write_bytes_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
