@@ -110,18 +110,20 @@ def test_export_writes_a_compact_weights_file_that_predicts_like_its_source(weig
     assert main(["export", str(tmp_path / "none.ckpt"), "--out", str(out)]) == 1
 
 
-def test_fp16_weights_predict_keypoints_within_a_quarter_pixel_of_fp32(tmp_path):
-    torch.manual_seed(0)  # the same random network whatever ran before
+def test_fp16_weights_give_the_fp32_heatmaps_to_a_thousandth(tmp_path):
+    """Storage in fp16 costs about 3 significant digits of each weight; the heatmaps keep them.
+    (Keypoints of the trained bundled weights: docs/model_card.md; an untrained network's flat,
+    noisy maps have near-ties whose argmax any rounding can flip, so they are no probe of that.)"""
+    torch.manual_seed(0)
     estimator = HeatmapEstimator({"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}).eval()
-    with torch.no_grad():  # an untrained head's maps are nearly flat: give it distinct peaks to decode
+    with torch.no_grad():
         estimator.network.predict.weight.normal_(std=0.5)
     loaded = load_estimator(save_weights(estimator, tmp_path / "w.pt"))
     images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        first, _ = estimator.decode(estimator(images))
-        second, _ = loaded.decode(loaded(images))
-    assert np.abs(first - second).max() < 0.25  # on noise-like maps of random weights; trained ones: docs/model_card.md
-
+        expected, actual = estimator(images)["heatmaps"], loaded(images)["heatmaps"]
+    scale = float(expected.abs().max())
+    assert float((actual - expected).abs().max()) < 1e-3 * scale  # measured: 6e-4 of the maps' range
 
 def test_the_bundled_weights_ship_with_the_package_and_load_without_lightning():
     path = BUNDLED_WEIGHTS["default"]
