@@ -110,3 +110,22 @@ def test_3d_is_placed_in_the_camera_frame_where_the_camera_is_known():
     assert without.keypoints_3d_camera is None
     (given,) = Predictor(estimator=WithShape(truth_2d[None]))(coordinate_image(0), K=K)
     assert np.abs(given.keypoints_3d_camera - truth_3d).max() < 2.0
+
+
+def test_a_detector_gives_every_hand_its_box_and_side():
+    from handpose.estimators.hand_detector import HandBox
+
+    truth = hand_keypoints(4)
+
+    class FakeDetector:
+        name = "fake_detector"
+
+        def detect(self, images):
+            return [[HandBox(keypoint_box(truth), 0.9, "left", 0.8)] for _ in images]
+
+    predictor = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector())
+    (found,) = predictor(coordinate_image(0))
+    assert found.finder == "detector" and found.hand_side == "left" and found.hand_score == 0.8
+    assert np.abs(found.keypoints - truth).max() < 0.1 and predictor.estimator.mirrored == {0: True}
+    with pytest.raises(ValueError, match="not a hand detector"):
+        Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=GeometryReadingEstimator(truth[None]))

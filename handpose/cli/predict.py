@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="COCO-style JSON with hand boxes (images + annotations with bbox, optional hand_type); "
         "frames it lists are cropped at those boxes",
     )
+    parser.add_argument("--detector", metavar="WEIGHTS", help="a hand detector's weights: find every hand with it")
     parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
     parser.add_argument("--no-refine", action="store_true", help="whole images: skip the second, tighter pass")
     parser.add_argument(
@@ -68,7 +69,7 @@ def _predict(args: argparse.Namespace) -> int:
 
         predictor = Predictor(
             args.weights, device=args.device, refine=not args.no_refine, backend=args.backend,
-            fov_degrees=args.fov, focal_px=args.focal,
+            fov_degrees=args.fov, focal_px=args.focal, detector=args.detector,
         )
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

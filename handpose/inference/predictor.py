@@ -4,6 +4,8 @@
 pixels. Where the hands come from (each prediction's ``finder`` says which):
 
 - ``boxes`` given (x0, y0, x1, y1 per hand, e.g. from ``--boxes FILE``): one crop per box;
+- a hand detector, where one is given (``detector``; none is bundled yet): every hand it finds,
+  with the side it gives;
 - otherwise the whole image as one hand crop (a close-up photo, a webcam frame), refined by a
   second pass on the box of the first pass's keypoints, so the hand ends up framed as in training.
 
@@ -75,11 +77,15 @@ class Predictor:
         fov_degrees: float | None = None,
         focal_px: float | None = None,
         hand_size_mm: float | None = None,
+        detector: str | Path | Estimator | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.estimator = estimator if estimator is not None else _load(weights, device, backend)
         self.refine = refine
+        self.detector = load_estimator(detector, device) if isinstance(detector, (str, Path)) else detector
+        if self.detector is not None and not hasattr(self.detector, "detect"):
+            raise ValueError(f"{detector}: not a hand detector (its estimator is {self.detector.name!r})")
         if fov_degrees is not None and focal_px is not None:
             raise ValueError("give a field of view or a focal length, not both")
         self.fov_degrees, self.focal_px, self.hand_size_mm = fov_degrees, focal_px, hand_size_mm
@@ -99,7 +105,11 @@ class Predictor:
         intrinsics, for camera-frame 3D (else the Predictor's field of view or focal length).
         """
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
-        if boxes is None:
+        if boxes is None and self.detector is not None:
+            found = self.detector.detect([pixels])[0]
+            hands = self._in_boxes(pixels, [hand.box for hand in found], [hand.side for hand in found]) if found else []
+            hands = [hand.with_pose(prediction) for hand, prediction in zip(found, hands)]
+        elif boxes is None:
             hands = self._whole_image(pixels)
         else:
             if sides is not None and len(sides) != len(boxes):
@@ -138,7 +148,7 @@ class Predictor:
         for factor, indices in by_scale.items():
             smaller, scale = _downscaled(image, factor)
             moved = [_box_in_scaled(boxes[i], scale) for i in indices]
-            predictions = estimate_in_boxes(self.estimator, lambda i: smaller, moved, finder=finder)
+            predictions = estimate_in_boxes(self.estimator, lambda i, copy=smaller: copy, moved, finder=finder)
             for index, prediction in zip(indices, predictions):
                 found[index] = _rescaled(prediction, scale)
         return found  # type: ignore[return-value]
