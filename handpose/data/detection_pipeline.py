@@ -24,11 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from handpose.codecs.box_centers import BoxCenterCodec
 from handpose.codecs.image_normalization import normalize_image
 from handpose.data.augment import AugmentConfig, photometric
+from handpose.data.pipeline import SeededDataset, describe_sample
 from handpose.data.readers.coco import NO_HAND
 from handpose.geometry.camera import apply_affine, compose_affines
 from handpose.geometry.crop import CropBox, crop_affine, crop_image
@@ -112,7 +112,7 @@ def transform_boxes(boxes: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
 
 
-class HandDetectionDataset(Dataset):
+class HandDetectionDataset(SeededDataset):
     """Whole images with their hands' centre targets, for training or validating a detector.
 
     Items: "image" float32 (3, S, S) normalised; "targets" {"centres": ``codec.encode`` maps};
@@ -141,40 +141,21 @@ class HandDetectionDataset(Dataset):
             raise ValueError("HandDetectionDataset: augment.flip_to_right must be off; a detector sees both sides")
         if not 0 <= flip_probability <= 1:
             raise ValueError(f"HandDetectionDataset: flip_probability must lie in [0, 1], got {flip_probability}")
+        super().__init__(seed)
         self.images = group_by_image(samples)
         self.codec = codec
         self.augment = augment
-        self.seed = int(seed)
         self.flip_probability = float(flip_probability)
         self.min_box_px = float(min_box_px)
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by loader workers too
 
     def __len__(self) -> int:
         return len(self.images)
 
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch)
+    def _where(self, index: int) -> str:
+        return describe_sample(self.images[index].sample)
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.fill_(int(epoch))
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def _prepare(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         entry = self.images[index]
-        try:
-            item = self._prepare(entry, np.random.default_rng((self.seed, self.epoch, int(index))))
-        except SampleError:
-            raise
-        except Exception as error:
-            sample = entry.sample
-            raise SampleError(
-                f"{sample.source} image {sample.image if isinstance(sample.image, Path) else sample.sample_id}: "
-                f"could not be prepared: {type(error).__name__}: {error}"
-            ) from error
-        item["index"] = torch.tensor(int(index), dtype=torch.int64)
-        return item
-
-    def _prepare(self, entry: ImageHands, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         image = entry.sample.load_image()
         size = self.codec.input_size
         box = whole_image_box(image.shape[1], image.shape[0])

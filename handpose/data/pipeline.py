@@ -24,7 +24,50 @@ from handpose.geometry.crop import crop_affine, crop_sample
 from handpose.structures import HandSample, SampleError
 
 
-class HandPoseDataset(Dataset):
+class SeededDataset(Dataset):
+    """A Dataset whose item i of epoch e is drawn from the random state (seed, e, i) only, so a run
+    gives the same batches whatever the number of loader workers, and an item that fails names
+    its sample. Subclasses set ``self.seed`` and implement ``__len__``, :meth:`_prepare` and
+    :meth:`_where`. Call :meth:`set_epoch` before each epoch: the epoch sits in shared memory, so
+    loader workers (persistent ones too) see it."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the random draws of this epoch (deterministic per seed, epoch and index)."""
+        self._epoch.fill_(int(epoch))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        try:
+            item = self._prepare(int(index), np.random.default_rng((self.seed, self.epoch, int(index))))
+        except SampleError:
+            raise
+        except Exception as error:
+            raise SampleError(f"{self._where(int(index))}: could not be prepared: {type(error).__name__}: {error}") from error
+        item["index"] = torch.tensor(int(index), dtype=torch.int64)
+        return item
+
+    def _prepare(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _where(self, index: int) -> str:
+        """Item ``index``'s sample and file, for error messages."""
+        raise NotImplementedError
+
+
+def describe_sample(sample: HandSample) -> str:
+    """``source sample 'id' (file path)``: how errors name a sample."""
+    where = f"{sample.source} sample {sample.sample_id!r}"
+    return where + (f" (file {sample.image})" if isinstance(sample.image, Path) else "")
+
+
+class HandPoseDataset(SeededDataset):
     """Hand samples as dicts of tensors for training or evaluation.
 
     Items: "image" float32 (3, S, S) normalised; "targets" {name: {key: float32 tensor}}, one
@@ -38,8 +81,7 @@ class HandPoseDataset(Dataset):
 
     Without ``augment`` the crop is the annotated box with ``padding``. ``flip_to_right`` mirrors
     left hands (and must agree with ``augment.flip_to_right``); hands of unknown side stay as
-    they are. Call :meth:`set_epoch` before each epoch: the epoch sits in shared memory, so
-    loader workers (persistent ones too) see it.
+    they are. Call :meth:`set_epoch` before each epoch.
     """
 
     def __init__(
@@ -59,42 +101,22 @@ class HandPoseDataset(Dataset):
             )
         if input_size <= 0 or padding <= 0:
             raise ValueError(f"HandPoseDataset: input_size and padding must be positive, got {input_size}, {padding}")
+        super().__init__(seed)
         self.samples = samples
         self.targets = dict(targets)
         self.input_size = int(input_size)
         self.augment = augment
         self.padding = float(padding)
         self.flip_to_right = flip_to_right
-        self.seed = int(seed)
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch)
+    def _where(self, index: int) -> str:
+        return describe_sample(self.samples[index])
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the random draws of this epoch (deterministic per seed, epoch and index)."""
-        self._epoch.fill_(int(epoch))
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        sample = self.samples[index]
-        try:
-            item = self._prepare(sample, np.random.default_rng((self.seed, self.epoch, int(index))))
-        except SampleError:
-            raise
-        except Exception as error:
-            where = f"{sample.source} sample {sample.sample_id!r}"
-            if isinstance(sample.image, Path):
-                where += f" (file {sample.image})"
-            raise SampleError(f"{where}: could not be prepared: {type(error).__name__}: {error}") from error
-        item["index"] = torch.tensor(int(index), dtype=torch.int64)
-        return item
-
-    def _prepare(self, sample: HandSample, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        sample = replace(sample.validate(), mask=None, depth=None)  # no codec needs them; 3D and K go on
+    def _prepare(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        sample = replace(self.samples[index].validate(), mask=None, depth=None)  # no codec needs them; 3D and K go on
         if self.augment is None:
             box = evaluation_crop_box(sample, self.padding, self.flip_to_right)
         else:
