@@ -2,7 +2,9 @@
 
 from handpose.codecs.bone_vectors import BoneVectorCodec
 from handpose.codecs.box_centers import BoxCenterCodec, DecodedBoxes, box_iou, nms
+from handpose.codecs.canonical_3d import Canonical3DCodec
 from handpose.codecs.gaussian_heatmap import GaussianHeatmapCodec
+from handpose.codecs.hand_masks import HandMaskCodec
 from handpose.codecs.heatmap_decoding import (
     DECODERS,
     decode_argmax,
@@ -17,9 +19,11 @@ from handpose.codecs.limb_masks import LIMB_GROUPS, LIMB_MASK_MODES, LimbMaskCod
 __all__ = [
     "BoneVectorCodec",
     "BoxCenterCodec",
+    "Canonical3DCodec",
     "DECODERS",
     "DecodedBoxes",
     "GaussianHeatmapCodec",
+    "HandMaskCodec",
     "HeatmapGrid",
     "LIMB_GROUPS",
     "LIMB_MASK_MODES",

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from handpose.codecs.image_normalization import IMAGE_MEAN, IMAGE_STD, normalize_image
 from handpose.codecs.target_codec import TargetCodec
-from handpose.geometry.crop import uncrop_keypoints
+from handpose.geometry.crop import uncrop_keypoints, uncrop_points_3d
 from handpose.metrics import auc, keypoint_errors, mean_error
 from handpose.structures import HandPrediction, HandSample, HandSide
 
@@ -121,6 +121,11 @@ class Estimator(nn.Module):
         """Keypoints (B, 21, 2) in crop pixels and per-joint scores (B, 21)."""
         raise NotImplementedError
 
+    def decode_3d(self, outputs: dict[str, Any]) -> np.ndarray | None:
+        """Root-relative 3D keypoints (B, 21, 3) in mm in each crop's camera frame, for estimators
+        that predict 3D; None (the default) for 2D ones."""
+        return None
+
     def validation_records(self, outputs: dict[str, Any], batch: dict[str, Any]) -> np.ndarray:
         """One fixed-width row per item of a validation batch, gathered over the epoch (and over
         processes) for :meth:`validation_metrics`. By default each labelled keypoint's error in
@@ -148,9 +153,12 @@ class Estimator(nn.Module):
         ``affines`` (B, 2, 3) map image pixels to crop pixels (:func:`~handpose.geometry.crop_affine`;
         a mirroring crop's affine mirrors back). ``flipped`` (B,) says which crops mirror the
         image: a network that only sees right hands then found a hand that appears as a left one.
+        3D from :meth:`decode_3d` is turned back into the image's camera frame the same way.
         """
         keypoints, scores = self.decode(outputs)
         image_keypoints = uncrop_keypoints(keypoints, np.asarray(affines, dtype=np.float64))
+        crop_3d = self.decode_3d(outputs)
+        image_3d = None if crop_3d is None else uncrop_points_3d(crop_3d, np.asarray(affines, dtype=np.float64))
         predictions = []
         for i in range(len(keypoints)):
             side: HandSide | None = None
@@ -163,6 +171,7 @@ class Estimator(nn.Module):
                     keypoint_scores=np.asarray(scores[i], dtype=np.float64),
                     hand_side=side,
                     hand_score=float(np.mean(scores[i]) if hand_scores is None else hand_scores[i]),
+                    keypoints_3d=None if image_3d is None else image_3d[i],
                     finder=finder,
                 )
             )

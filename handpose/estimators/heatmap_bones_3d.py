@@ -37,12 +37,10 @@ from torch.nn import functional as F
 from handpose.codecs import BoneVectorCodec
 from handpose.codecs.target_codec import TargetCodec
 from handpose.estimators.heatmap_2d import HeatmapEstimator, _section
-from handpose.geometry.crop import crop_camera
 from handpose.geometry.fit_3d import keypoints_from_bone_directions, mean_bone_lengths, mean_hand_size
 from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc, mean_error
 from handpose.models.mobilenetv2_pose import MobileNetV2Pose, conv_bn
 from handpose.skeleton import BONES, NUM_JOINTS
-from handpose.structures import HandPrediction
 
 #: The bone head's settings: loss weight and kind, channels before its linear layer, and the
 #: hand size (wrist to middle MCP, mm) of its 3D keypoints (None: the mean hand's).
@@ -131,26 +129,6 @@ class HeatmapBones3DEstimator(HeatmapEstimator):
         """Root-relative 3D keypoints (B, 21, 3) in mm in each crop's camera frame."""
         directions = outputs["bones"].detach().double().cpu().numpy()
         return keypoints_from_bone_directions(directions, self.bone_lengths)
-
-    def predict(
-        self,
-        outputs: dict[str, Any],
-        affines: np.ndarray,
-        flipped: np.ndarray,
-        finder: str = "",
-        hand_scores: np.ndarray | None = None,
-    ) -> list[HandPrediction]:
-        """The 2D predictions of :class:`HeatmapEstimator`, with ``keypoints_3d`` turned from each
-        crop's camera frame back into the image's: the crop's in-plane rotation undone, and a
-        mirrored crop's x -> -x (exact for square pixels, fx == fy, which
-        :func:`~handpose.geometry.crop.crop_camera` then finds from the affine alone)."""
-        predictions = super().predict(outputs, affines, flipped, finder, hand_scores)
-        rotations = crop_camera(np.eye(3), np.asarray(affines, dtype=np.float64))[1]
-        # Crop points are image points @ R.T (crop_sample), so image points are crop points @ R.
-        image_frame = np.einsum("bnj,bji->bni", self.decode_3d(outputs), rotations)
-        for prediction, keypoints_3d in zip(predictions, image_frame):
-            prediction.keypoints_3d = keypoints_3d
-        return predictions
 
     def validation_records(self, outputs: dict[str, Any], batch: dict[str, Any]) -> np.ndarray:
         """Per item: the 21 keypoint errors in crop pixels, the 20 bone angle errors in degrees and

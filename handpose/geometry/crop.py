@@ -170,6 +170,17 @@ def uncrop_keypoints(keypoints: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return apply_affine(keypoints, invert_affine(affine))
 
 
+def uncrop_points_3d(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Turn 3D points (..., N, 3) from a crop's camera frame back into the source image's.
+
+    :func:`crop_sample` turns 3D by the rotation (times a mirror for a flipped crop) that
+    :func:`crop_camera` finds from the affine: crop points are source points @ R.T, so source
+    points are crop points @ R. Exact for square pixels (fx == fy). Affine (2, 3) or batched.
+    """
+    rotation = crop_camera(np.eye(3), np.asarray(affine, dtype=np.float64))[1]
+    return np.einsum("...nj,...ji->...ni", np.asarray(points, dtype=np.float64), rotation)
+
+
 def box_around(box_xyxy: np.ndarray, padding: float = 1.5) -> CropBox:
     """The square crop centred on an x0, y0, x1, y1 box, ``padding`` times its longer side."""
     x0, y0, x1, y1 = (float(v) for v in np.asarray(box_xyxy, dtype=np.float64))
