@@ -154,8 +154,9 @@ def iou_counts(predicted: np.ndarray, truth: np.ndarray, sides: bool) -> np.ndar
 
 
 def iou_figures(counts: np.ndarray, sides: bool) -> dict[str, float]:
-    """``iou_<name>`` (summed intersections over summed unions; NaN where both are empty) from
-    (K, 2) or (N, K, 2) :func:`iou_counts`, and ``miou``, the mean over the classes."""
+    """``iou_<name>`` (summed intersections over summed unions; NaN where both are empty) and
+    ``miou``, the mean over the classes, from :func:`iou_counts` of one image (K, 2) or of several,
+    stacked or flattened per image ((N, K, 2) or (N, 2 K))."""
     totals = np.asarray(counts, dtype=np.float64).reshape(-1, len(iou_names(sides)), 2).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         ious = np.where(totals[:, 1] > 0, totals[:, 0] / totals[:, 1], np.nan)

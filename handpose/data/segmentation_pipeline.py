@@ -68,6 +68,12 @@ class HandSegmentationDataset(SeededDataset):
             raise ValueError(f"HandSegmentationDataset: flip_probability must lie in [0, 1], got {flip_probability}")
         super().__init__(seed)
         self.images = group_by_image(samples)
+        unmasked = [entry.sample for entry in self.images if entry.sample.mask is None]
+        if unmasked:
+            raise SampleError(
+                f"{describe_sample(unmasked[0])} and {len(unmasked) - 1} more image(s): no mask; hand segmentation "
+                "learns from masks (RHD's layout has them: handpose synth --format rhd; the COCO layout does not)"
+            )
         self.codec = codec
         self.augment = augment
         self.flip_probability = float(flip_probability)
@@ -81,9 +87,7 @@ class HandSegmentationDataset(SeededDataset):
     def _prepare(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         sample = self.images[index].sample
         image = sample.load_image()
-        mask = sample.load_mask()
-        if mask is None:
-            raise SampleError(f"{self._where(index)}: no mask; hand segmentation learns from masks (e.g. RHD's layout)")
+        mask = sample.load_mask()  # there is one: checked when the Dataset was built
         if mask.shape != image.shape[:2]:
             raise SampleError(f"{self._where(index)}: mask {mask.shape} and image {image.shape[:2]} differ in size")
         size = self.codec.input_size

@@ -58,7 +58,6 @@ from handpose.codecs.hand_masks import (
     class_names,
     iou_counts,
     iou_figures,
-    iou_names,
 )
 from handpose.codecs.target_codec import TargetCodec
 from handpose.data.detection_pipeline import warp_to_input, whole_image_box
@@ -79,7 +78,7 @@ FINDER = "segmentation"
 #: ``sides``: background, left and right hand (else background and hand).
 MASKS_DEFAULTS: dict[str, Any] = {"sides": True}
 #: ``min_area``: the smallest component that is a hand, as a fraction of the image's area
-#: (5e-4: 33 pixels of a 256 x 256 image, a hand of about 8 x 8 pixels).
+#: (5e-4: 33 pixels of a 256 x 256 image, a hand of about 6 x 6 pixels).
 HANDS_DEFAULTS: dict[str, Any] = {"min_area": 5e-4}
 #: The Dataset's mirroring probability and the loss's class balance (see the module docstring).
 TRAINING_DEFAULTS: dict[str, Any] = {"flip_probability": 0.5, "class_balance": 0.5}
@@ -215,8 +214,7 @@ class HandSegNet(Estimator):
     def validation_metrics(self, records: np.ndarray, auc_range_px: tuple[float, float]) -> dict[str, float]:
         """``iou_<class>``, ``iou_hand`` (either side) and ``miou`` (the classes' mean), pooled over
         the images; ``auc_range_px`` concerns keypoints only."""
-        sides = self.codec.sides
-        return iou_figures(records.reshape(len(records), len(iou_names(sides)), 2), sides)
+        return iou_figures(records, self.codec.sides)
 
     def segment(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Segmentation]:
         """Each RGB uint8 image (any size) letterboxed into the input, segmented, and its class
