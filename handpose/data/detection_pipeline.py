@@ -160,7 +160,7 @@ class HandDetectionDataset(SeededDataset):
         size = self.codec.input_size
         box = whole_image_box(image.shape[1], image.shape[0])
         if self.augment is not None:
-            box = self._random_box(box, rng)
+            box = random_whole_image_box(box, self.augment, self.flip_probability, rng)
         pixels, affine = warp_to_input(image, box, size)
         if self.augment is not None:
             pixels = photometric(pixels, self.augment, rng, hand_box=np.array([0.0, 0.0, size - 1.0, size - 1.0]))
@@ -183,15 +183,19 @@ class HandDetectionDataset(SeededDataset):
             "flipped": torch.tensor(box.flip),
         }
 
-    def _random_box(self, whole: CropBox, rng: np.random.Generator) -> CropBox:
-        cfg = self.augment
-        assert cfg is not None
-        low, high = np.log(cfg.scale_range)
-        side = whole.size * float(np.exp(rng.uniform(low, high)))
-        shift = rng.uniform(-cfg.shift, cfg.shift, 2) * side
-        return CropBox(
-            center=(whole.center[0] + float(shift[0]), whole.center[1] + float(shift[1])),
-            size=side,
-            rotation=float(rng.uniform(-cfg.rotation_degrees, cfg.rotation_degrees)),
-            flip=bool(rng.random() < self.flip_probability),
-        )
+
+def random_whole_image_box(
+    whole: CropBox, augment: AugmentConfig, flip_probability: float, rng: np.random.Generator
+) -> CropBox:
+    """The square around a whole image, scaled log-uniformly in ``augment.scale_range``, shifted by
+    up to ``augment.shift`` of its side, turned by up to ``augment.rotation_degrees`` and mirrored
+    with ``flip_probability``: the geometric augmentation of image-level estimators."""
+    low, high = np.log(augment.scale_range)
+    side = whole.size * float(np.exp(rng.uniform(low, high)))
+    shift = rng.uniform(-augment.shift, augment.shift, 2) * side
+    return CropBox(
+        center=(whole.center[0] + float(shift[0]), whole.center[1] + float(shift[1])),
+        size=side,
+        rotation=float(rng.uniform(-augment.rotation_degrees, augment.rotation_degrees)),
+        flip=bool(rng.random() < flip_probability),
+    )

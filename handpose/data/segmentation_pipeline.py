@@ -25,7 +25,7 @@ import torch
 from handpose.codecs.hand_masks import HandMaskCodec, mirror_labels, rhd_labels
 from handpose.codecs.image_normalization import normalize_image
 from handpose.data.augment import AugmentConfig, photometric
-from handpose.data.detection_pipeline import HandDetectionDataset, group_by_image, warp_to_input, whole_image_box
+from handpose.data.detection_pipeline import group_by_image, random_whole_image_box, warp_to_input, whole_image_box
 from handpose.data.pipeline import SeededDataset, describe_sample
 from handpose.structures import HandSample, SampleError
 
@@ -95,7 +95,7 @@ class HandSegmentationDataset(SeededDataset):
         if self.augment is not None:
             # The detector's random square (a private method there: it only reads ``augment`` and
             # ``flip_probability``, which this Dataset has too).
-            box = HandDetectionDataset._random_box(self, box, rng)  # type: ignore[arg-type]
+            box = random_whole_image_box(box, self.augment, self.flip_probability, rng)
         pixels, affine = warp_to_input(image, box, size)
         labels = warp_labels(rhd_labels(mask), affine, size)
         if box.flip:
