@@ -10,9 +10,10 @@ pixels. Where the hands come from (each prediction's ``finder`` says which):
   second pass on the box of the first pass's keypoints, so the hand ends up framed as in training.
 
 The pose networks see right hands only (left ones are mirrored in training). Where no one says
-which side a hand is, each first-pass crop is run both as it is and mirrored; the orientation whose
-keypoints are more confident wins and gives the side as the hand appears in the image, and
-``hand_score`` is that orientation's share of the two confidences (0.5: undecided, 1: certain).
+which side a hand is, each crop (both passes of the whole-image finder) is run both as it is and
+mirrored; the orientation whose keypoints are more confident wins and gives the side as the hand
+appears in the image, and ``hand_score`` is that orientation's share of the two confidences (0.5:
+undecided, 1: certain).
 
 Every crop is cut from the full-resolution image, as Hand4Whole asks for small hands, except where
 the crop's warp would shrink it more than :data:`MAX_WARP_SHRINK` times: then from a copy of the
@@ -159,11 +160,9 @@ class Predictor:
         first = self._both_orientations(image, [whole], "whole_image")[0]
         if not self.refine:
             return [first]
-        crop = self.estimator.crop
-        tight = box_around(keypoint_box(first.keypoints), crop.padding)
-        flip = crop.flip_to_right and first.hand_side == "left"
-        second = self._estimate(image, [replace(tight, flip=flip)], "whole_image")[0]
-        return [replace(second, hand_side=first.hand_side, hand_score=first.hand_score)]
+        # The tight crop decides the side afresh (docs/model_card.md: measured on the real frames).
+        tight = box_around(keypoint_box(first.keypoints), self.estimator.crop.padding)
+        return self._both_orientations(image, [tight], "whole_image")
 
     def _in_boxes(
         self, image: np.ndarray, boxes: list[np.ndarray], sides: Sequence[HandSide | None] | None
