@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handpose.models.hand_detector_net import ResidualPair, conv_bn_relu
+from handpose.models.hand_detector_net import DenseEncoder, conv_bn_relu
 
 #: Output strides the decoder can end at.
 OUTPUT_STRIDES = (2, 4, 8)
@@ -47,27 +47,17 @@ class HandSegNetwork(nn.Module):
         input_size: int = 256,
     ) -> None:
         super().__init__()
-        if len(widths) != 5 or len(blocks) != 5:
-            raise ValueError(f"widths and blocks need one entry per stride 2, 4, 8, 16, 32; got {widths} and {blocks}")
         if stride not in OUTPUT_STRIDES:
             raise ValueError(f"stride must be one of {OUTPUT_STRIDES}, got {stride}")
-        if input_size % 32:
-            raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
         if classes < 2:
             raise ValueError(f"classes must be at least 2, got {classes}")
+        self.encoder = DenseEncoder(widths, blocks, input_size)
         self.stride = stride
         self.input_size = input_size
-        stages: list[nn.Module] = []
-        in_channels = 3
-        for width, repeats in zip(widths, blocks):
-            residuals = (ResidualPair(width) for _ in range(repeats))
-            stages.append(nn.Sequential(conv_bn_relu(in_channels, width, stride=2), *residuals))
-            in_channels = width
-        self.stages = nn.ModuleList(stages)
         #: Strides the decoder passes through, coarsest first, down to the output stride.
         self.decoder_strides = [s for s in (32, 16, 8, 4, 2) if s >= stride]
         self.lateral = nn.ModuleList(
-            nn.Conv2d(widths[int(math.log2(s)) - 1], decoder_channels, 1) for s in self.decoder_strides
+            nn.Conv2d(self.encoder.channels(s), decoder_channels, 1) for s in self.decoder_strides
         )
         self.mix = nn.ModuleList(conv_bn_relu(decoder_channels, decoder_channels) for _ in self.decoder_strides)
         self.predict = nn.Conv2d(decoder_channels, classes, 1)
@@ -80,11 +70,7 @@ class HandSegNetwork(nn.Module):
             self.predict.bias[0] = math.log(BACKGROUND_PRIOR)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        features: dict[int, torch.Tensor] = {}
-        x = images
-        for level, stage in enumerate(self.stages):
-            x = stage(x)
-            features[2 ** (level + 1)] = x
+        features = self.encoder(images)
         top: torch.Tensor | None = None
         for stride, lateral, mix in zip(self.decoder_strides, self.lateral, self.mix):
             projected = lateral(features[stride])
