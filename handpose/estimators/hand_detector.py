@@ -51,7 +51,7 @@ from handpose.data.detection_pipeline import (
     whole_image_box,
 )
 from handpose.estimators.base import CropSpec, Estimator
-from handpose.estimators.heatmap_2d import CODEC_DEFAULTS, CROP_DEFAULTS, LOSS_DEFAULTS, _section
+from handpose.estimators.heatmap_2d import CODEC_DEFAULTS, CROP_DEFAULTS, LOSS_DEFAULTS, _section, require_defaults
 from handpose.geometry.camera import invert_affine
 from handpose.models.hand_detector_net import HandDetectorNet
 from handpose.structures import HandPrediction, HandSample, HandSide
@@ -118,11 +118,12 @@ class HandDetector(Estimator):
             raise ValueError(
                 "crop.flip_to_right: must be false (and augment.flip_to_right too): a detector sees both sides"
             )
-        _require_defaults(
-            "codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size"), "see estimator.boxes"
+        who = "the hand detector"
+        require_defaults(
+            "codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size"), who, "see estimator.boxes"
         )
-        _require_defaults("crop", crop_settings, CROP_DEFAULTS, ("flip_to_right",), "it sees whole images")
-        _require_defaults("loss", loss_settings, LOSS_DEFAULTS, (), "see estimator.training")
+        require_defaults("crop", crop_settings, CROP_DEFAULTS, ("flip_to_right",), who, "it sees whole images")
+        require_defaults("loss", loss_settings, LOSS_DEFAULTS, (), who, "see estimator.training")
         input_size = int(codec_settings["input_size"])
         super().__init__(
             CropSpec(input_size, float(crop_settings["padding"]), flip_to_right=False),
@@ -301,12 +302,3 @@ def average_precision(scores: np.ndarray, hits: np.ndarray, hands: float) -> flo
     points = np.linspace(0.0, 1.0, 101)
     at = np.searchsorted(recall, points, side="left")
     return float(np.mean(np.where(at < len(precision), precision[np.minimum(at, len(precision) - 1)], 0.0)))
-
-
-def _require_defaults(
-    section: str, settings: dict[str, Any], defaults: dict[str, Any], used: tuple[str, ...], instead: str
-) -> None:
-    """Keys of a pose estimator's section that a detector does not use must keep their defaults."""
-    for key, value in settings.items():
-        if key not in used and value != defaults[key]:
-            raise ValueError(f"{section}.{key}: does not apply to the hand detector ({instead}); leave it out")

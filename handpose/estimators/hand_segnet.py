@@ -64,7 +64,7 @@ from handpose.data.detection_pipeline import warp_to_input, whole_image_box
 from handpose.data.segmentation_pipeline import HandSegmentationDataset
 from handpose.estimators.base import CropSpec, Estimator
 from handpose.estimators.hand_detector import HandBox
-from handpose.estimators.heatmap_2d import CODEC_DEFAULTS, CROP_DEFAULTS, LOSS_DEFAULTS, _section
+from handpose.estimators.heatmap_2d import CODEC_DEFAULTS, CROP_DEFAULTS, LOSS_DEFAULTS, _section, require_defaults
 from handpose.models.hand_segnet import HandSegNetwork
 from handpose.structures import HandPrediction, HandSample, HandSide
 
@@ -132,17 +132,13 @@ class HandSegNet(Estimator):
             raise ValueError(
                 "crop.flip_to_right: must be false (and augment.flip_to_right too): the network sees both sides"
             )
+        instead = "see estimator.masks, estimator.hands and estimator.training"
         for section, settings, defaults, used in (
             ("codec", codec_settings, CODEC_DEFAULTS, ("input_size", "heatmap_size")),
             ("crop", crop_settings, CROP_DEFAULTS, ("flip_to_right",)),
             ("loss", loss_settings, LOSS_DEFAULTS, ()),
         ):
-            for key, value in settings.items():
-                if key not in used and value != defaults[key]:
-                    raise ValueError(
-                        f"{section}.{key}: does not apply to HandSegNet (see estimator.masks, estimator.hands and "
-                        "estimator.training); leave it out"
-                    )
+            require_defaults(section, settings, defaults, used, "HandSegNet", instead)
         if not 0 <= self.training_options["class_balance"] <= 1:
             raise ValueError(
                 f"estimator.training.class_balance: must lie in [0, 1], got {self.training_options['class_balance']}"

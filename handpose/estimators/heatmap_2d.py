@@ -124,3 +124,13 @@ def _section(name: str, defaults: dict[str, Any], given: dict[str, Any] | None) 
     if unknown:
         raise ValueError(f"{name}.{unknown[0]}: unknown key; {name} has {', '.join(defaults)}")
     return {**defaults, **given}
+
+
+def require_defaults(
+    section: str, settings: dict[str, Any], defaults: dict[str, Any], used: tuple[str, ...], who: str, instead: str
+) -> None:
+    """Keys of a pose estimator's config section that an image-level estimator (``who``) does not
+    use must keep their defaults, so a setting that would do nothing is an error, not ignored."""
+    for key, value in settings.items():
+        if key not in used and value != defaults[key]:
+            raise ValueError(f"{section}.{key}: does not apply to {who} ({instead}); leave it out")
