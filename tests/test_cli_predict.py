@@ -37,7 +37,7 @@ def photos(tmp_path: Path) -> Path:
 
 def test_a_folder_gives_one_record_per_hand_names_failures_and_sets_the_exit_status(weights, photos, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["predict", str(photos), "--weights", str(weights), "--out", str(out), "--save-overlays"]) == 1
+    assert main(["predict", str(photos), "--weights", str(weights), "--out", str(out), "--save-overlays", "--finder", "whole_image"]) == 1
     captured = capsys.readouterr()
     assert "broken.jpg" in captured.err and "2 of 3 images predicted" in captured.out and "1 non-image files skipped" in captured.out
     records = json.loads((out / "predictions.json").read_text())

@@ -285,9 +285,10 @@ def test_the_whole_image_finder_scores_the_predictor_without_the_boxes(truth_che
     reports = evaluate_checkpoints([truth_checkpoint], f"coco:{dataset}", tmp_path / "out", progress=False, finder="whole_image")
     report = reports["truth"]
     assert report["protocol"]["hands_found"] == 3 and report["protocol"]["images"] == 3
+    assert report["protocol"]["finder"] == "whole_image" and report["protocol"]["unmatched_predictions_per_image"] == 0
     assert report["image_pixels"]["epe_mean"] < 0.25  # hands near the image edge decode a little less exactly
     with pytest.raises(ValueError, match="unknown finder"):
-        evaluate_checkpoints([truth_checkpoint], f"coco:{dataset}", tmp_path / "o2", progress=False, finder="detector")
+        evaluate_checkpoints([truth_checkpoint], f"coco:{dataset}", tmp_path / "o2", progress=False, finder="palm")
 
 
 def test_a_3d_estimator_on_a_set_with_3d_labels_gets_a_3d_report(tmp_path: Path):

@@ -25,6 +25,9 @@ def hand_keypoints(seed: int = 0) -> np.ndarray:
 
 
 def predictor_for(truth: np.ndarray, **kwargs) -> Predictor:
+    """A Predictor over the fake estimator; its finder the whole image unless ``kwargs`` say else
+    (``auto`` would take the bundled detector, whose boxes the fake estimator knows nothing of)."""
+    kwargs.setdefault("finder", "whole_image")
     return Predictor(estimator=GeometryReadingEstimator(truth[None], padding=1.5), **kwargs)
 
 
@@ -101,14 +104,14 @@ def test_3d_is_placed_in_the_camera_frame_where_the_camera_is_known():
         def predict(self, *args, **kwargs):
             return [replaced(p, keypoints_3d=truth_3d - truth_3d[0]) for p in super().predict(*args, **kwargs)]
 
-    predictor = Predictor(estimator=WithShape(truth_2d[None]), focal_px=300.0)
+    predictor = Predictor(estimator=WithShape(truth_2d[None]), focal_px=300.0, finder="whole_image")
     (found,) = predictor(coordinate_image(0))
     # A 1.25x area-averaged copy rounds the coordinate colours: 2D within 0.25 px here.
     assert np.abs(found.keypoints - truth_2d).max() < 0.25
     assert np.abs(found.keypoints_3d_camera - truth_3d).max() < 2.0  # mm, from 0.1-px 2D at half a metre
-    (without,) = Predictor(estimator=WithShape(truth_2d[None]))(coordinate_image(0))
+    (without,) = Predictor(estimator=WithShape(truth_2d[None]), finder="whole_image")(coordinate_image(0))
     assert without.keypoints_3d_camera is None
-    (given,) = Predictor(estimator=WithShape(truth_2d[None]))(coordinate_image(0), K=K)
+    (given,) = Predictor(estimator=WithShape(truth_2d[None]), finder="whole_image")(coordinate_image(0), K=K)
     assert np.abs(given.keypoints_3d_camera - truth_3d).max() < 2.0
 
 
@@ -129,3 +132,26 @@ def test_a_detector_gives_every_hand_its_box_and_side():
     assert np.abs(found.keypoints - truth).max() < 0.1 and predictor.estimator.mirrored == {0: True}
     with pytest.raises(ValueError, match="not a hand detector"):
         Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=GeometryReadingEstimator(truth[None]))
+
+
+def test_the_finder_is_the_detector_where_its_weights_are_there_else_the_whole_image(monkeypatch, tmp_path):
+    import handpose.inference.predictor as predictor_module
+    from handpose.cli.eval import FINDERS as EVAL_CHOICES
+    from handpose.cli.predict import FINDERS as PREDICT_CHOICES
+    from handpose.evaluation.evaluate import FINDERS as EVAL_FINDERS
+
+    assert PREDICT_CHOICES == predictor_module.FINDERS and EVAL_CHOICES == EVAL_FINDERS  # the CLIs name them all
+    truth = hand_keypoints(5)
+    monkeypatch.setitem(predictor_module.FINDER_WEIGHTS, "detector", str(tmp_path / "no_detector.pt"))
+    assert predictor_for(truth, finder="auto").finder == "whole_image"
+
+    class NoHands:
+        name = "no_hands"
+
+        def detect(self, images):
+            return [[] for _ in images]
+
+    given = predictor_for(truth, finder="auto", detector=NoHands())
+    assert given.finder == "detector" and given(coordinate_image(0)) == []
+    with pytest.raises(ValueError, match="unknown finder"):
+        predictor_for(truth, finder="palm")

@@ -389,6 +389,17 @@ def test_the_sample_scores_perfect_labels_perfectly_and_finds_its_hands_from_the
     assert (report["images"], report["people"], report["labelled_hands"]) == (4, 14, 10)
     assert report["found_hands"] == 10 and report["missed_joints"] == 0
     assert report["mean_keypoint_error_px"] < 0.01
-    assert report["box_recall"] >= 0.9 and report["body_box_coverage"] > 0.8
+    assert report["box_recall"] >= 0.9 and report["input_box_coverage"] > 0.8
     assert report["hand_ap"]["AP"] == pytest.approx(1.0)
     assert set(report["hands_by_finder"]) == {"forearm", "wrist"}
+    assert report["hand_box_side_px"]["min"] >= 10 and report["hand_box_side_px"]["max"] <= 32
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"shared data not found at {SAMPLE}")
+def test_the_sample_with_its_annotated_hand_boxes_given_looks_in_them():
+    report = evaluate_wholebody_sample(LabelOracle(), SAMPLE, boxes="annotated")
+    assert report["boxes"] == "annotated" and report["hands_by_finder"]["hand_box"] == report["labelled_hands"] == 10
+    assert report["input_box_recall"] == 1.0 and report["mean_keypoint_error_px"] < 0.01
+    assert report["hand_ap"]["AP"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="boxes must be one of body, annotated"):
+        evaluate_wholebody_sample(LabelOracle(), SAMPLE, boxes="detector")

@@ -17,6 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
+#: ``--finder``'s choices: the annotated boxes, or the Predictor's finders (handpose.evaluation.evaluate
+#: .FINDERS, named here so --help stays fast).
+FINDERS = ("boxes", "auto", "detector", "segmentation", "whole_image")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -42,9 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--overlays", type=int, default=16, metavar="N", help="hands drawn in overlays.png (default 16)")
     parser.add_argument(
-        "--finder", choices=("boxes", "whole_image"), default="boxes",
+        "--finder", choices=FINDERS, default="boxes",
         help="where hands come from: the annotated boxes (default), or whole images through the "
-        "Predictor as `handpose predict` runs (annotations only score)",
+        "Predictor (annotations only score): auto as `handpose predict` runs, the hand detector, "
+        "HandSegNet's segmentation, or the whole image as one hand; a missed hand counts as a miss",
+    )
+    parser.add_argument(
+        "--detector", metavar="WEIGHTS",
+        help="the detector or segmentation finder's weights instead of the bundled ones",
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_eval)
@@ -69,7 +78,7 @@ def _eval(args: argparse.Namespace) -> int:
         reports = evaluate_checkpoints(
             args.checkpoints, spec, args.out,
             batch_size=args.batch_size, limit=args.limit, norm_size=args.norm_size,
-            overlay_count=args.overlays, device=device, finder=args.finder,
+            overlay_count=args.overlays, device=device, finder=args.finder, detector=args.detector,
         )
     except (SampleError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

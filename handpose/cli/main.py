@@ -21,7 +21,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "handpose.cli.synth",
     "handpose.cli.data",
     "handpose.cli.train",
+    "handpose.cli.adapt",
     "handpose.cli.eval",
+    "handpose.cli.benchmark",
     "handpose.cli.export",
 )
 

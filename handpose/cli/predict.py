@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: ``--finder``'s choices (handpose.inference.predictor.FINDERS, named here so --help stays fast).
+FINDERS = ("auto", "detector", "segmentation", "whole_image")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -34,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="COCO-style JSON with hand boxes (images + annotations with bbox, optional hand_type); "
         "frames it lists are cropped at those boxes",
     )
-    parser.add_argument("--detector", metavar="WEIGHTS", help="a hand detector's weights: find every hand with it")
+    parser.add_argument(
+        "--finder", choices=FINDERS, default="auto",
+        help="where hands come from without --boxes: the hand detector, HandSegNet's segmentation, or "
+        "the whole image as one hand (auto, the default: the detector where its weights are there)",
+    )
+    parser.add_argument("--detector", metavar="WEIGHTS", help="the detector or segmentation finder's weights instead of the bundled ones")
     parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
     parser.add_argument("--no-refine", action="store_true", help="whole images: skip the second, tighter pass")
     parser.add_argument(
@@ -69,7 +77,7 @@ def _predict(args: argparse.Namespace) -> int:
 
         predictor = Predictor(
             args.weights, device=args.device, refine=not args.no_refine, backend=args.backend,
-            fov_degrees=args.fov, focal_px=args.focal, detector=args.detector,
+            fov_degrees=args.fov, focal_px=args.focal, detector=args.detector, finder=args.finder,
         )
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -3,8 +3,10 @@
 ``handpose synth --out DIR --count N`` writes N pictures (one or two hands each) with 2D/3D
 keypoints, visibility, masks and depth, in the COCO-style layout (``DIR/<split>.json`` and
 ``DIR/images/<split>/``) or RHD's (``DIR/<training|evaluation>/``). The same seed gives identical
-files whatever the number of workers. Exit status 2 for a bad command line (checked before any
-rendering), 1 when writing fails midway.
+files whatever the number of workers. ``--scene-kind detection`` renders 0-4 hands of all sizes for
+a hand detector; ``--scene-kind whole_person`` 1-3 people with arms and mostly small hands, and
+also writes the people in COCO-WholeBody's layout (``DIR/<split>_wholebody.json``). Exit status 2
+for a bad command line (checked before any rendering), 1 when writing fails midway.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ MIN_SIZE = 32
 #: Largest picture side: one 2048-pixel render takes about 300 MB per worker, and memory grows with
 #: the square of the side, so a larger value is a typo rather than a wish.
 MAX_SIZE = 4096
+#: handpose.synth.scene.SCENE_KINDS, repeated so that registering the command imports no renderer.
+SCENE_KINDS = ("hands", "detection", "whole_person")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("coco", "rhd"), default="coco", help="layout to write (default coco)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--split", default="train", help="split name (default train; RHD maps train/val/test to its own)")
+    parser.add_argument(
+        "--scene-kind", choices=SCENE_KINDS, default="hands",
+        help="hands: one or two hands framed for pose (default); detection: 0-4 hands of all sizes; whole_person: "
+        "1-3 people with arms and mostly small hands, plus a COCO-WholeBody people file (coco layout only)",
+    )
     parser.add_argument(
         "--backgrounds", choices=("procedural", "photos", "mixed"), default="procedural",
         help="painted rooms (default), real photographs (scikit-image's, installed wallpapers, --background-dir "
@@ -60,6 +69,7 @@ def _synth(args: argparse.Namespace) -> int:
             split=args.split,
             backgrounds=args.backgrounds,
             background_dirs=args.background_dirs,
+            scene_kind=args.scene_kind,
         )
     except OSError as error:  # a full disk, a file where a subfolder should go, unreadable photographs
         print(f"handpose synth: writing {args.out} failed: {error}", file=sys.stderr)
@@ -78,6 +88,8 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"--seed must be at least 0, got {args.seed}"
     if args.workers < 1:
         return f"--workers must be at least 1, got {args.workers}"
+    if args.scene_kind != "hands" and args.format != "coco":
+        return f"--scene-kind {args.scene_kind} needs --format coco"
     if args.background_dirs and args.backgrounds == "procedural":
         return "--background-dir needs --backgrounds photos or mixed"
     if args.backgrounds != "procedural":

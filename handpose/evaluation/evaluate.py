@@ -39,13 +39,14 @@ from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
 from handpose.geometry.crop import box_around
 from handpose.image_io import write_bytes_atomic
+from handpose.inference.predictor import FINDERS as PREDICTOR_FINDERS
 from handpose.metrics import evaluate_2d, format_report_table
 from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.viz.contact_sheet import contact_sheet, write_contact_sheet
 from handpose.viz.curves import plot_pck_curves
 
-#: Where the hands come from: the annotated boxes, or the Predictor on whole images.
-FINDERS = ("boxes", "whole_image")
+#: Where the hands come from: the annotated boxes, or the Predictor's own finders on whole images.
+FINDERS = ("boxes", *PREDICTOR_FINDERS)
 
 #: Skipped samples whose reasons a report lists (all are counted).
 MAX_SKIP_REASONS = 20
@@ -71,13 +72,15 @@ def evaluate_checkpoints(
     device: str | torch.device = "cpu",
     progress: bool = True,
     finder: str = "boxes",
+    detector: str | Path | None = None,
 ) -> dict[str, dict]:
     """Evaluate each model (or COCO results ``.json`` file) on the dataset of ``data_spec``.
 
     Writes the files listed in the module docstring and returns ``{name: report}`` in the order
     given; a report is what ``metrics.json`` holds. ``limit`` keeps the first samples only.
-    ``finder`` is "boxes" (top-down on the annotated boxes) or "whole_image" (the Predictor on
-    whole images, :mod:`handpose.evaluation.whole_image`).
+    ``finder`` is "boxes" (top-down on the annotated boxes) or one of the Predictor's finders on
+    whole images (:mod:`handpose.evaluation.whole_image`; "auto" is ``handpose predict``'s
+    default), ``detector`` the weights that finder uses instead of the bundled ones.
     """
     if finder not in FINDERS:
         raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
@@ -92,7 +95,7 @@ def evaluate_checkpoints(
     names = model_names(checkpoints)
     reports = {}
     for name, checkpoint in zip(names, checkpoints):
-        keypoints, scores, protocol = predict_source(Path(checkpoint), samples, batch_size, device, progress, finder)
+        keypoints, scores, protocol = predict_source(Path(checkpoint), samples, batch_size, device, progress, finder, detector)
         report = {
             "name": name,
             "source": str(checkpoint),
@@ -124,6 +127,7 @@ def predict_source(
     device: str | torch.device,
     progress: bool,
     finder: str = "boxes",
+    detector: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from an estimator run
     top-down (weights file, bundled name or checkpoint) or from a COCO results file (``.json``)."""
@@ -135,11 +139,11 @@ def predict_source(
 
     estimator = load_estimator(source, device)  # a missing or unreadable file raises WeightsError naming it
     start = time.perf_counter()
-    if finder == "whole_image":
-        keypoints, scores, figures = predict_whole_images(estimator, samples, progress=progress)
+    if finder != "boxes":
+        keypoints, scores, figures = predict_whole_images(estimator, samples, finder, detector, progress=progress)
         seconds = time.perf_counter() - start
         protocol = {
-            "kind": "whole images through the Predictor (annotations only score)",
+            "kind": f"whole images through the Predictor, finder {figures['finder']} (annotations only score)",
             "estimator": estimator.name,
             **figures,
             "device": str(device),

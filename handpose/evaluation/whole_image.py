@@ -21,32 +21,55 @@ from handpose.structures import HandPrediction, HandSample
 
 
 def predict_whole_images(
-    estimator: Estimator, samples: Sequence[HandSample], progress: bool = True
+    estimator: Estimator,
+    samples: Sequence[HandSample],
+    finder: str = "auto",
+    detector: str | Path | None = None,
+    progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Keypoints (N, 21, 2) and scores (N, 21) per sample from the Predictor on whole images,
-    and figures of the finding itself: hands found, and how often the side found is the
-    annotated one."""
-    predictor = Predictor(estimator=estimator)
+    """Keypoints (N, 21, 2) and scores (N, 21) per sample from the Predictor on whole images
+    (``finder`` and ``detector`` as :class:`Predictor` takes them), and the figures of
+    :func:`collect_matches`."""
+    predictor = Predictor(estimator=estimator, finder=finder, detector=detector)
+    groups = image_groups(samples)
+    found = [
+        predictor(samples[indices[0]].load_image())
+        for indices in tqdm(groups, desc="whole-image prediction", unit="image", disable=not progress)
+    ]
+    keypoints, scores, figures = collect_matches(samples, groups, found)
+    return keypoints, scores, {"finder": predictor.finder, **figures}
+
+
+def collect_matches(
+    samples: Sequence[HandSample], groups: Sequence[list[int]], found: Sequence[Sequence[HandPrediction]]
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Keypoints (N, 21, 2) and scores (N, 21) per sample from the hands ``found`` in each image
+    (one list per group of :func:`image_groups`), matched by :func:`match_hands` (NaN: missed),
+    and figures of the finding itself: images, hands found, predicted hands no annotated hand
+    took (false positives) per image, and how often the side found is the annotated one (over
+    ``side_checked`` hands whose side both know)."""
     keypoints = np.full((len(samples), NUM_JOINTS, 2), np.nan)
     scores = np.zeros((len(samples), NUM_JOINTS))
     side_checks: list[bool] = []
-    groups = _by_image(samples)
-    for indices in tqdm(groups, desc="whole-image prediction", unit="image", disable=not progress):
-        found = predictor(samples[indices[0]].load_image())
-        for index, prediction in match_hands(samples, indices, found):
+    unmatched = 0
+    for indices, hands in zip(groups, found, strict=True):
+        matched = match_hands(samples, indices, hands)
+        unmatched += len(hands) - len(matched)
+        for index, prediction in matched:
             keypoints[index], scores[index] = prediction.keypoints, prediction.keypoint_scores
             if samples[index].hand_side is not None and prediction.hand_side is not None:
                 side_checks.append(prediction.hand_side == samples[index].hand_side)
-    found_count = int(np.isfinite(keypoints).all(axis=(1, 2)).sum())
     figures = {
         "images": len(groups),
-        "hands_found": found_count,
+        "hands_found": int(np.isfinite(keypoints).all(axis=(1, 2)).sum()),
+        "unmatched_predictions_per_image": unmatched / len(groups) if groups else float("nan"),
         "hand_side_agreement": float(np.mean(side_checks)) if side_checks else None,
+        "side_checked": len(side_checks),
     }
     return keypoints, scores, figures
 
 
-def _by_image(samples: Sequence[HandSample]) -> list[list[int]]:
+def image_groups(samples: Sequence[HandSample]) -> list[list[int]]:
     """Sample indices grouped by the image they are in, in order of first appearance."""
     groups: dict[object, list[int]] = {}
     for index, sample in enumerate(samples):

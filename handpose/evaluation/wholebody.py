@@ -1,8 +1,12 @@
-"""The whole-body hand stage scored on COCO-WholeBody annotations (e.g. the format sample in
-``../shared/data/coco_style_samples/coco_wholebody``): hands found from the body alone.
+"""The whole-body hand stage scored on COCO-WholeBody annotations: the format sample in
+``../shared/data/coco_style_samples/coco_wholebody`` (:func:`evaluate_wholebody_sample`) or a
+synthetic whole-person test split (:func:`evaluate_synthetic_wholebody`).
 
-The annotation file's hand keypoints, hand boxes and hand validity flags are removed, so that the
-stage has only the body keypoints to go on (:mod:`handpose.wholebody.hand_boxes`);
+The annotation file's hand keypoints are removed, and with ``boxes="body"`` its hand boxes and
+hand validity flags too, so that the stage has only the body keypoints to go on
+(:mod:`handpose.wholebody.hand_boxes`: boxes from the forearm or the wrist); with
+``boxes="annotated"`` the labelled hand boxes stay and are where the stage looks (the hand
+network's share of the error alone; hands not labelled still get boxes from the body).
 :func:`handpose.wholebody.run.run_wholebody` runs on that file and the images beside it, and its
 hands are compared with the labelled ones (the hands :mod:`handpose.data.readers.coco_wholebody`
 reads: valid, with labelled keypoints):
@@ -14,16 +18,18 @@ reads: valid, with labelled keypoints):
   predicted keypoints), for the same person and side, overlaps the labelled hand box with IoU >=
   0.5 (on the format sample, the labelled keypoints themselves reach 0.9: one labelled box lies
   off its own keypoints);
-  ``body_box_recall`` the same for the boxes taken from the body, before the network (enlarged
-  boxes, so a perfect one reaches IoU 1 / 1.25^2 = 0.64; a wrist-only one at most 0.25), and
-  ``body_box_coverage`` the mean share of a labelled hand box's area inside its body box (what
-  matters to the network: the Predictor's crop is 1.5 times larger still);
+  ``input_box_recall`` the same for the boxes the stage looked in, before the network: taken from
+  the body (enlarged boxes, so a perfect one reaches IoU 1 / 1.25^2 = 0.64; a wrist-only one at
+  most 0.25) or the annotated ones (1 by construction), and ``input_box_coverage`` the mean share
+  of a labelled hand box's area inside its input box (what matters to the network: the
+  Predictor's crop is 1.5 times larger still);
 - ``hand_ap``: COCO-WholeBody's hand keypoint AP: pycocotools' OKS keypoint evaluation on one
   ground truth per person and side (hands without labelled keypoints are ignored, and estimates
   that match them neither count nor hurt, as in COCO) with :data:`HAND_SIGMAS` and, as the
   scale, the *person's* ``area``, which COCO-WholeBody's evaluation uses for every part (xtcocotools
   with ``use_area=True``); each estimated hand scored by its mean keypoint score. AP averages
-  OKS thresholds 0.50:0.95; AP50, AP75 and AR (recall averaged alike) beside it.
+  OKS thresholds 0.50:0.95; AP50, AP75 and AR (recall averaged alike) beside it;
+- ``hand_box_side_px``: median, smallest and largest longer side of the labelled hand boxes.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import io
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -44,37 +50,48 @@ from handpose.image_io import write_bytes_atomic
 from handpose.inference.tracking import HandFinder, box_iou
 from handpose.metrics.keypoint_errors import count_missing, keypoint_errors, mean_error, scored
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
+from handpose.synth.cache import prepare_synth_set
+from handpose.synth.writers import wholebody_annotation_path
 from handpose.wholebody.hand_boxes import SIDES, hand_boxes
 from handpose.wholebody.run import run_wholebody
 
-#: COCO-WholeBody's 21 hand keypoint sigmas (the same for both hands), canonical joint order.
-#: Source: COCO-WholeBody evaluation (xtcocotools sigmas), written down from memory: check them
-#: against xtcocotools' / MMPose's coco_wholebody dataset description before quoting AP.
+#: COCO-WholeBody's 21 hand keypoint sigmas (the same for both hands), canonical joint order:
+#: xtcocotools' ``sigmas_lefthand`` / ``sigmas_righthand`` (its COCO-WholeBody evaluation), which
+#: MMPose's coco_wholebody dataset description repeats; checked against both.
 HAND_SIGMAS: tuple[float, ...] = (
     0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024,
     0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.02, 0.019, 0.022, 0.031,
 )  # fmt: skip
 
-#: The fields of a person record that tell the stage where the hands are: removed before the run.
+#: The fields of a person record that tell the stage where the hands are: removed before the run
+#: (the boxes and validity flags kept where the annotated boxes are given).
 HAND_FIELDS: tuple[str, ...] = tuple(f"{side}hand_{key}" for side in SIDES for key in ("kpts", "box", "valid"))
+BOX_FIELDS: tuple[str, ...] = tuple(f"{side}hand_{key}" for side in SIDES for key in ("box", "valid"))
+
+#: Where the stage looks for the hands: boxes from the body keypoints, or the annotated hand boxes.
+BoxSource = Literal["body", "annotated"]
+BOX_SOURCES: tuple[BoxSource, ...] = get_args(BoxSource)
 
 #: A hand box counts as found at this IoU with the labelled one.
 BOX_IOU = 0.5
 
 
 def evaluate_wholebody_sample(
-    predictor: HandFinder, sample_dir: str | Path, out_dir: str | Path | None = None
+    predictor: HandFinder, sample_dir: str | Path, out_dir: str | Path | None = None, boxes: BoxSource = "body"
 ) -> dict[str, Any]:
     """Run the stage on a COCO-WholeBody annotation file with its hands removed and score it
     (module docstring). ``sample_dir``: the folder holding the file (its only ``.json``) and the
     images, or the file itself. ``out_dir`` keeps the stripped input (``input/``) and the stage's
-    output; by default both go to a temporary folder. Returns a JSON-ready report."""
+    output; by default both go to a temporary folder. ``boxes``: "body" (the hands found from the
+    body keypoints) or "annotated" (the labelled hand boxes given). Returns a JSON-ready report."""
+    if boxes not in BOX_SOURCES:
+        raise ValueError(f"boxes must be one of {', '.join(BOX_SOURCES)}, got {boxes!r}")
     json_path = _annotation_file(Path(sample_dir))
     labelled = read_dataset("coco_wholebody", json_path).samples
     if not labelled:
         raise ValueError(f"{json_path}: no labelled hands to score against")
     original = json.loads(json_path.read_text())
-    stripped = strip_hands(original)
+    stripped = strip_hands(original, keep_boxes=boxes == "annotated")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(out_dir) if out_dir is not None else Path(scratch)
         stripped_path = folder / "input" / json_path.name
@@ -85,9 +102,11 @@ def evaluate_wholebody_sample(
     estimated = {
         record["id"]: record for record in output["annotations"] if isinstance(record, dict) and "id" in record
     }
-    body_boxes = {(record["id"], box.side): box.box for record in stripped["annotations"] for box in hand_boxes(record)}
+    input_boxes = {
+        (record["id"], box.side): box.box for record in stripped["annotations"] for box in hand_boxes(record)
+    }
     predicted = np.full((len(labelled), NUM_JOINTS, 2), np.nan)
-    box_hits = body_hits = 0
+    box_hits = input_hits = 0
     coverage = []
     for i, sample in enumerate(labelled):
         key = (sample.extras["annotation_id"], sample.hand_side)
@@ -97,16 +116,18 @@ def evaluate_wholebody_sample(
             predicted[i] = triplets.reshape(NUM_JOINTS, 3)[:, :2]
             box = xywh_box(record[f"{sample.hand_side}hand_box"])
             box_hits += box is not None and box_iou(box, sample.box) >= BOX_IOU
-        body_box = np.asarray(body_boxes.get(key, np.zeros(4)))
-        body_hits += box_iou(body_box, sample.box) >= BOX_IOU
-        coverage.append(_inside(sample.box, body_box))
+        input_box = np.asarray(input_boxes.get(key, np.zeros(4)))
+        input_hits += box_iou(input_box, sample.box) >= BOX_IOU
+        coverage.append(_inside(sample.box, input_box))
     errors = keypoint_errors(
         predicted, np.stack([s.keypoints_2d for s in labelled]), np.stack([s.labelled for s in labelled])
     )
     found = np.isfinite(predicted).all(axis=(1, 2))
     count = len(labelled)
+    sides = np.array([np.max(s.box[2:] - s.box[:2]) for s in labelled])
     return {
         "annotation_file": str(json_path),
+        "boxes": boxes,
         "images": summary["images"],
         "people": summary["people"],
         "missing_images": summary["missing_images"],
@@ -121,19 +142,43 @@ def evaluate_wholebody_sample(
             float(np.median(errors[scored(errors)])) if scored(errors).any() else None
         ),
         "box_recall": round(box_hits / count, 4),
-        "body_box_recall": round(body_hits / count, 4),
-        "body_box_coverage": round(float(np.mean(coverage)), 4) if coverage else None,
+        "input_box_recall": round(input_hits / count, 4),
+        "input_box_coverage": round(float(np.mean(coverage)), 4) if coverage else None,
         "box_iou_threshold": BOX_IOU,
+        "hand_box_side_px": {
+            key: round(float(f(sides)), 1) for key, f in (("median", np.median), ("min", np.min), ("max", np.max))
+        },
         "hand_ap": hand_keypoint_ap(original, output["annotations"]),
     }
 
 
-def strip_hands(data: dict[str, Any]) -> dict[str, Any]:
+def evaluate_synthetic_wholebody(
+    predictor: HandFinder,
+    count: int,
+    seed: int,
+    cache_dir: str | Path,
+    size: int = 256,
+    boxes: BoxSource = "body",
+    workers: int = 1,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_wholebody_sample` on a synthetic whole-person split: ``count`` scenes of
+    ``seed`` at ``size`` pixels (:mod:`handpose.synth.whole_person`), generated into ``cache_dir``
+    once (:func:`handpose.synth.cache.prepare_synth_set`, ``workers`` processes) and reused; the
+    people file beside its hands is scored. The report also names the split."""
+    hands = prepare_synth_set(count, seed, size, cache_dir, workers, scene_kind="whole_person")
+    report = evaluate_wholebody_sample(predictor, wholebody_annotation_path(hands), out_dir, boxes)
+    return {"synthetic": {"count": count, "seed": seed, "size": size}, **report}
+
+
+def strip_hands(data: dict[str, Any], keep_boxes: bool = False) -> dict[str, Any]:
     """A copy of a COCO-WholeBody annotation file without the hands' keypoints, boxes and validity
-    flags (:data:`HAND_FIELDS`); everything else, body keypoints included, is kept."""
+    flags (:data:`HAND_FIELDS`), or with ``keep_boxes`` without the keypoints only; everything
+    else, body keypoints included, is kept."""
+    removed = [field for field in HAND_FIELDS if not (keep_boxes and field in BOX_FIELDS)]
     stripped = copy.deepcopy(data)
     for record in stripped["annotations"]:
-        for field in HAND_FIELDS:
+        for field in removed:
             record.pop(field, None)
     return stripped
 
@@ -167,7 +212,7 @@ def hand_keypoint_ap(ground_truth: dict[str, Any], estimated: list[dict[str, Any
         if isinstance(record, dict) and record.get(f"{side}hand_valid")
     ]
     report: dict[str, Any] = {
-        "sigmas": "COCO-WholeBody evaluation (xtcocotools sigmas), to be checked",
+        "sigmas": "COCO-WholeBody hands (xtcocotools sigmas_lefthand / sigmas_righthand)",
         "scale": "person area",
         "hands": len(detections),
     }

@@ -4,10 +4,17 @@
 pixels. Where the hands come from (each prediction's ``finder`` says which):
 
 - ``boxes`` given (x0, y0, x1, y1 per hand, e.g. from ``--boxes FILE``): one crop per box;
-- a hand detector, where one is given (``detector``; none is bundled yet): every hand it finds,
-  with the side it gives;
-- otherwise the whole image as one hand crop (a close-up photo, a webcam frame), refined by a
-  second pass on the box of the first pass's keypoints, so the hand ends up framed as in training.
+- otherwise the ``finder`` (:data:`FINDERS`):
+
+  - ``detector``: every hand the hand detector finds, with the side it gives (the bundled
+    ``detector`` weights unless ``detector`` names others);
+  - ``segmentation``: HandSegNet's hands, the largest mask component per side, as Zimmermann &
+    Brox crop them (the bundled ``handsegnet`` weights unless ``detector`` names others);
+  - ``whole_image``: the whole image as one hand crop (a close-up photo, a webcam frame), refined
+    by a second pass on the box of the first pass's keypoints, so the hand ends up framed as in
+    training;
+  - ``auto`` (the default): ``detector`` where its weights are there (bundled or given), else
+    ``whole_image``.
 
 The pose networks see right hands only (left ones are mirrored in training). Where no one says
 which side a hand is, each crop (both passes of the whole-image finder) is run both as it is and
@@ -44,7 +51,7 @@ from handpose.geometry.crop import CropBox, box_around
 from handpose.geometry.fit_3d import fit_camera_frame, intrinsics_from_focal, intrinsics_from_fov, mean_hand_size
 from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.sources import load_image
-from handpose.inference.weights import load_estimator
+from handpose.inference.weights import load_estimator, resolve_weights
 from handpose.structures import HandPrediction, HandSide, keypoint_box
 
 if TYPE_CHECKING:
@@ -57,6 +64,11 @@ MAX_WARP_SHRINK = 2.0
 #: Where the network runs: torch, or onnxruntime (the ``onnx`` extra).
 BACKENDS = ("torch", "onnx")
 
+#: Where hands come from when no boxes are given (see the module docstring), and the bundled
+#: weights each image-level finder loads unless others are given.
+FINDERS = ("auto", "detector", "segmentation", "whole_image")
+FINDER_WEIGHTS = {"detector": "detector", "segmentation": "handsegnet"}
+
 
 class Predictor:
     """Finds hands and predicts their keypoints; see the module docstring.
@@ -65,7 +77,9 @@ class Predictor:
     ONNX file (``handpose export --onnx``). ``backend="onnx"`` runs the network with onnxruntime
     (``pip install handpose[onnx]``; about 3x faster per crop on these CPUs), exporting torch
     weights to ONNX in memory first; decoding is the same code either way.
-    ``refine``: the second, tighter pass of the whole-image finder.
+    ``refine``: the second, tighter pass of the whole-image finder. ``finder``: one of
+    :data:`FINDERS`; ``detector``: the weights (or estimator) of the detector or HandSegNet that
+    finder uses, instead of the bundled ones.
     """
 
     def __init__(
@@ -79,11 +93,17 @@ class Predictor:
         focal_px: float | None = None,
         hand_size_mm: float | None = None,
         detector: str | Path | Estimator | None = None,
+        finder: str = "auto",
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.estimator = estimator if estimator is not None else _load(weights, device, backend)
         self.refine = refine
+        self.finder = _resolve_finder(finder, detector)
+        if self.finder == "whole_image":
+            detector = None
+        elif detector is None:
+            detector = FINDER_WEIGHTS[self.finder]
         self.detector = load_estimator(detector, device) if isinstance(detector, (str, Path)) else detector
         if self.detector is not None and not hasattr(self.detector, "detect"):
             raise ValueError(f"{detector}: not a hand detector (its estimator is {self.detector.name!r})")
@@ -187,6 +207,15 @@ class Predictor:
             total = as_is.score + mirrored.score
             chosen.append(replace(best, hand_score=best.score / total if total > 0 else 0.5))
         return chosen
+
+
+def _resolve_finder(finder: str, detector: str | Path | Estimator | None) -> str:
+    """The finder ``auto`` stands for: the detector where its weights are given or bundled."""
+    if finder not in FINDERS:
+        raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
+    if finder != "auto":
+        return finder
+    return "detector" if detector is not None or resolve_weights(FINDER_WEIGHTS["detector"]).is_file() else "whole_image"
 
 
 def _load(weights: str | Path, device: str | torch.device, backend: str) -> Estimator | OnnxEstimator:

@@ -5,8 +5,8 @@ one frame to the next, so :class:`HandTracker` crops each hand of the next frame
 its keypoints in the last frame, cut to the frame (the Predictor pads a given box with the
 estimator's own padding, so the crop frames the hand as in training), and runs only the pose
 network there. A hand is lost when its pose score drops below ``min_score`` or its keypoints all
-left the frame. The finder (the Predictor without boxes: its whole-image finder now, a detector
-later) runs again when a hand is lost, when there is none, and every ``redetect_every`` frames,
+left the frame. The finder (the Predictor without boxes: the hand detector, or whichever finder
+it was given) runs again when a hand is lost, when there is none, and every ``redetect_every`` frames,
 which picks up hands that came into view and repairs tracks that drifted.
 
 Each hand keeps a track: an id stable across frames (new detections are given to tracks by box

@@ -38,7 +38,12 @@ CHECKPOINT_PREFIX = "estimator."
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: Names :func:`load_estimator` accepts for the weights shipped with the package.
-BUNDLED_WEIGHTS = {"default": WEIGHTS_DIR / "hand2d_default.pt", "hand3d": WEIGHTS_DIR / "hand3d_default.pt"}
+BUNDLED_WEIGHTS = {
+    "default": WEIGHTS_DIR / "hand2d_default.pt",
+    "hand3d": WEIGHTS_DIR / "hand3d_default.pt",
+    "detector": WEIGHTS_DIR / "hand_detector.pt",
+    "handsegnet": WEIGHTS_DIR / "handsegnet.pt",
+}
 
 
 class WeightsError(ValueError):

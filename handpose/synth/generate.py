@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from handpose.synth.backgrounds import BackgroundKind, Backgrounds
 from handpose.synth.scene import MAX_HANDS, SCENE_KINDS, SceneKind, render_detection_scene, render_scene
+from handpose.synth.whole_person import render_whole_person_scene
 from handpose.synth.writers import CocoWriter, RhdWriter, make_writer
 
 
@@ -29,15 +30,15 @@ class _SampleJob:
         self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds,
         scene_kind: SceneKind,
     ) -> None:
-        self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split, MAX_HANDS[scene_kind])
+        self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split, MAX_HANDS[scene_kind], scene_kind)
         self.backgrounds = backgrounds
         self.scene_kind = scene_kind
         self.size = size
         self.seed = seed
 
     def __call__(self, index: int) -> dict[str, Any]:
-        render = render_scene if self.scene_kind == "hands" else render_detection_scene
-        scene = render(self.seed, index, self.size, self.backgrounds)
+        render = {"hands": render_scene, "detection": render_detection_scene, "whole_person": render_whole_person_scene}
+        scene = render[self.scene_kind](self.seed, index, self.size, self.backgrounds)
         return self.writer.write_sample(index, scene)
 
 
@@ -74,8 +75,10 @@ def generate_dataset(
     "procedural" (painted rooms), "photos" (real photographs) or "mixed" (half and half); photos
     come from the built-in pool plus ``background_dirs``
     (:mod:`handpose.synth.photo_backgrounds`), so they also depend on the machine's installed
-    wallpapers. ``scene_kind`` is "hands" (pose estimation) or "detection" (several hands, all
-    scales, distractors, some images without hands: :mod:`handpose.synth.scene`; coco only).
+    wallpapers. ``scene_kind`` is "hands" (pose estimation), "detection" (several hands, all
+    scales, distractors, some images without hands: :mod:`handpose.synth.scene`; coco only) or
+    "whole_person" (1-3 people with arms and mostly small hands, and a COCO-WholeBody people file
+    beside the hands: :mod:`handpose.synth.whole_person`; coco only).
     Returns the annotation file's path.
     """
     if count < 1:
@@ -89,7 +92,7 @@ def generate_dataset(
     if chosen.kind != "procedural":
         chosen.photos()  # a missing or empty folder fails here, before any file is touched
     args = (out_dir, int(size), int(seed), format, split, chosen, scene_kind)
-    writer = make_writer(format, out_dir, split, MAX_HANDS[scene_kind])
+    writer = make_writer(format, out_dir, split, MAX_HANDS[scene_kind], scene_kind)
     writer.annotation_path.unlink(missing_ok=True)
 
     bar = tqdm(total=count, desc=f"synth {format} {split}", unit="sample", disable=not progress)

@@ -3,18 +3,22 @@
 Everything random in a scene is drawn from one generator seeded by (seed, index), so a scene is a
 pure function of those two numbers: the same on every machine and in every worker process.
 
-Two kinds of scene (:data:`SCENE_KINDS`): "hands", the default (:func:`render_scene`), frames one
+Three kinds of scene (:data:`SCENE_KINDS`): "hands", the default (:func:`render_scene`), frames one
 hand (sometimes two) for pose estimation; "detection" (:func:`render_detection_scene`) is what a
 hand detector learns from: 0 to 4 hands of any side, their boxes from about 8% of the image side
 (20 pixels at 256) to filling the frame, some cut by the frame's edge, and skin-coloured
 distractors (arms crossing the frame, round skin blobs) that are not hands. A detection scene
 labels only hands of which at least :data:`MIN_HAND_PIXELS` pixels are seen; it may hold none.
+"whole_person" (:func:`handpose.synth.whole_person.render_whole_person_scene`) shows 1 to 3
+people, each hand at the end of its arm, with COCO-17 body keypoints: what the whole-body hand
+stage is trained and tested on. All kinds share :func:`render_bodies`, which casts the posed
+solids, paints them and labels every hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -50,7 +54,10 @@ from handpose.synth.surface import (
     sample_arm_wear,
 )
 
-SceneKind = Literal["hands", "detection"]
+if TYPE_CHECKING:
+    from handpose.synth.whole_person import PersonLabels
+
+SceneKind = Literal["hands", "detection", "whole_person"]
 SCENE_KINDS: tuple[str, ...] = get_args(SceneKind)
 
 TWO_HAND_FRACTION = 0.12
@@ -71,8 +78,10 @@ DETECTION_CUT_FRACTION = 0.3
 MAX_DISTRACTORS = 3
 #: Detection scenes label only hands of which at least this many pixels are seen.
 MIN_HAND_PIXELS = 30
+#: Most people of a whole-person scene.
+MAX_PEOPLE = 3
 #: Most hands a scene of each kind holds (COCO annotation ids are allotted per image by it).
-MAX_HANDS: dict[str, int] = {"hands": 2, "detection": len(DETECTION_HAND_COUNTS) - 1}
+MAX_HANDS: dict[str, int] = {"hands": 2, "detection": len(DETECTION_HAND_COUNTS) - 1, "whole_person": 2 * MAX_PEOPLE}
 
 
 @dataclass
@@ -89,13 +98,16 @@ class HandLabels:
 
 @dataclass
 class SynthScene:
-    """A rendered image with its labels. ``depth`` is 0 and ``mask`` is 0 where there is only background."""
+    """A rendered image with its labels. ``depth`` is 0 and ``mask`` is 0 where there is only background.
+
+    ``people`` (whole-person scenes only) refer to their hands by index into ``hands``."""
 
     image: np.ndarray  # (H, W, 3) uint8 RGB
     depth: np.ndarray  # (H, W) float32 mm, camera z
     mask: np.ndarray  # (H, W) uint8 RHD classes
     K: np.ndarray  # (3, 3)
     hands: list[HandLabels] = field(default_factory=list)
+    people: list[PersonLabels] = field(default_factory=list)
 
     def hand_samples(self, sample_id: str, source: str = "synth") -> list[HandSample]:
         """One :class:`HandSample` per hand, holding the arrays in memory."""
@@ -123,7 +135,7 @@ def scene_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
 
 
-def _camera(rng: np.random.Generator, size: int) -> np.ndarray:
+def sample_camera(rng: np.random.Generator, size: int) -> np.ndarray:
     """Webcam-like intrinsics: 45-75 degree field of view, principal point near the centre."""
     fov = np.radians(rng.uniform(45.0, 75.0))
     f = size / 2.0 / np.tan(fov / 2.0)
@@ -172,15 +184,19 @@ def _occluder(rng: np.random.Generator, joints: np.ndarray, scale: float) -> Bod
 
 
 @dataclass
-class _PlacedHand:
+class PlacedHand:
+    """A hand posed in the camera frame, before rendering; ``owner`` is the index its solids carry
+    (:attr:`Body.hand`), which picks its skin and tells its pixels from other hands'."""
+
     side: str
     shape: HandShape
     pose: HandPose
     body: Body
     joints: np.ndarray  # (21, 3) camera frame
+    owner: int
 
 
-def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_PlacedHand]:
+def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[PlacedHand]:
     """One hand (or both, side by side) posed, oriented and framed in front of the camera."""
     n_hands = 2 if rng.random() < TWO_HAND_FRACTION else 1
     first_side = "left" if rng.random() < 0.5 else "right"
@@ -201,7 +217,7 @@ def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_Pl
 
 def _posed_hand(
     rng: np.random.Generator, K: np.ndarray, size: int, side: str, fraction: float, centre: np.ndarray, hand_index: int
-) -> _PlacedHand:
+) -> PlacedHand:
     """A hand of random shape, pose, sleeve and orientation, its keypoint box ``fraction`` of the
     image at ``centre``."""
     shape = sample_hand_shape(rng)
@@ -215,10 +231,10 @@ def _posed_hand(
     joints_rotated = hand_frame_joints(forward_kinematics(shape.chains, pose.fingers), side) @ rotation.T
     translation = _place(joints_rotated, K, size, fraction, centre)
     body, joints = build_hand(shape, pose, side, wear, rotation, translation, hand_index)
-    return _PlacedHand(side, shape, pose, body, joints)
+    return PlacedHand(side, shape, pose, body, joints, hand_index)
 
 
-def _place_detection_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[_PlacedHand]:
+def _place_detection_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[PlacedHand]:
     """0 to 4 hands of independent sides, sizes and places (see the module docstring)."""
     n_hands = int(rng.choice(len(DETECTION_HAND_COUNTS), p=DETECTION_HAND_COUNTS))
     low, high = DETECTION_FRACTIONS
@@ -268,19 +284,19 @@ def _skin_distractor(rng: np.random.Generator, K: np.ndarray, size: int, owner: 
 
 
 def _paint(
-    rng: np.random.Generator, body: Body, fragments: Fragments, points: SurfacePoints, skin: Skin, n_skins: int,
+    rng: np.random.Generator, body: Body, fragments: Fragments, points: SurfacePoints, skins: list[Skin],
     backgrounds: Backgrounds,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The camera's picture (RGB uint8) and the mask of the person painted into the background.
 
-    ``n_skins`` solids owners (hands, then skin distractors) all wear the person's ``skin``."""
+    Solids of owner ``k`` wear ``skins[k]``; the background's painted person wears the first."""
     size = fragments.depth.shape[0]
     lighting = sample_lighting(rng)
-    looks = solid_looks(rng, body, [skin] * n_skins)
+    looks = solid_looks(rng, body, skins)
     occlusion = ambient_occlusion(fragments, strength=rng.uniform(0.3, 0.7))
     blotches = 1.0 + rng.uniform(0.03, 0.09) * smooth_noise(rng, size, int(rng.integers(6, 20)), 3)
     colour = to_srgb8(shade(points, body, looks, lighting, occlusion, blotches))
-    background, person = sample_background(rng, size, skin, backgrounds)
+    background, person = sample_background(rng, size, skins[0], backgrounds)
     composite = background.reshape(-1, 3)
     composite[points.pixels] = colour
     return apply_camera_effects(rng, composite.reshape(size, size, 3)), person
@@ -305,7 +321,7 @@ def render_detection_scene(
 
 def _render(seed: int, index: int, size: int, backgrounds: Backgrounds, scene_kind: SceneKind) -> SynthScene:
     rng = scene_rng(seed, index)
-    K = _camera(rng, size)
+    K = sample_camera(rng, size)
     skin = sample_skin(rng)  # one person: both hands share a skin
     distractors: list[Body] = []
     if scene_kind == "hands":
@@ -317,12 +333,34 @@ def _render(seed: int, index: int, size: int, backgrounds: Backgrounds, scene_ki
     bodies = [hand.body for hand in hands] + distractors
     if hands and rng.random() < OCCLUDER_FRACTION:
         bodies.append(_occluder(rng, hands[0].joints, hands[0].shape.scale()))
-    body = Body.concatenate(bodies)
+    rendered = render_bodies(rng, K, size, Body.concatenate(bodies), hands,
+                             [skin] * (len(hands) + len(distractors)), backgrounds)
+    scene = rendered.scene
+    if scene_kind == "detection":  # hands hidden behind other solids or outside the frame: nothing to detect
+        scene.hands = [hand for hand, seen in zip(scene.hands, rendered.seen_pixels) if seen >= MIN_HAND_PIXELS]
+    return scene
 
+
+@dataclass
+class RenderedBodies:
+    """A picture of posed solids with the labels of every hand placed in it, seen or not."""
+
+    scene: SynthScene  # its hands: one label per placed hand, in their order
+    owner: np.ndarray  # (H, W) int8: the owner (:attr:`Body.hand`) of the solid each pixel shows, -1 for none
+    seen_pixels: list[int]  # per placed hand: how many pixels show it
+
+
+def render_bodies(
+    rng: np.random.Generator, K: np.ndarray, size: int, body: Body, hands: list[PlacedHand], skins: list[Skin],
+    backgrounds: Backgrounds,
+) -> RenderedBodies:
+    """Cast ``body`` (all solids of the scene, the hands' among them) through the camera ``K`` into
+    a ``size`` x ``size`` picture, paint it over a background (owner ``k`` in ``skins[k]``) and
+    label each placed hand: 2D keypoints, visibility by the depth test, box."""
     grid = ray_grid(K, size, size)
     fragments = rasterise(body.cones, body.plates, grid)
     points = surface_points(fragments, body.cones, body.plates, grid)
-    image, person = _paint(rng, body, fragments, points, skin, len(hands) + len(distractors), backgrounds)
+    image, person = _paint(rng, body, fragments, points, skins, backgrounds)
 
     covered = fragments.index != EMPTY
     mask = np.where(person, PERSON, BACKGROUND).astype(np.uint8)
@@ -332,15 +370,13 @@ def _render(seed: int, index: int, size: int, backgrounds: Backgrounds, scene_ki
     owner = np.full(mask.shape, -1, np.int8)
     owner[covered] = body.hand[fragments.index[covered]]
 
-    labels = []
-    for hand_index, hand in enumerate(hands):
-        own_mask = np.where(owner == hand_index, mask, BACKGROUND)
+    labels, seen_pixels = [], []
+    for hand in hands:
+        own_mask = np.where(owner == hand.owner, mask, BACKGROUND)
         classes = hand_labels(hand.side)
-        seen = np.count_nonzero((own_mask >= classes.start) & (own_mask < classes.stop))
-        if scene_kind == "detection" and seen < MIN_HAND_PIXELS:
-            continue  # hidden behind other solids or outside the frame: nothing to detect
+        seen_pixels.append(int(np.count_nonzero((own_mask >= classes.start) & (own_mask < classes.stop))))
         uv = project(hand.joints, K)
         visible = keypoint_visibility(hand.joints, uv, depth, own_mask, classes, joint_tolerances(hand.shape))
         labels.append(HandLabels(side=hand.side, keypoints_3d=hand.joints, keypoints_2d=uv, visible=visible,
                                  box=hand_box(uv, own_mask, classes), gesture=hand.pose.gesture))
-    return SynthScene(image=image, depth=depth, mask=mask, K=K, hands=labels)
+    return RenderedBodies(SynthScene(image=image, depth=depth, mask=mask, K=K, hands=labels), owner, seen_pixels)

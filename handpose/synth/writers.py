@@ -17,6 +17,15 @@ last, so that a reader never finds an annotation file pointing at missing or hal
   has ``cam_param`` {focal, princpt}. An image without hands (detection scenes) is an image entry
   that no annotation refers to. Annotation ids are ``index * hands_per_image + k`` for the k-th
   hand of scene ``index``, unique as long as no scene holds more than ``hands_per_image`` hands.
+- whole-person scenes (coco only): the hands as above (what training reads), and beside them
+  ``<out>/<split>_wholebody.json`` (:func:`wholebody_annotation_path`), the people in
+  COCO-WholeBody's layout, what :mod:`handpose.data.readers.coco_wholebody` and the whole-body
+  evaluation read: per person ``keypoints`` (COCO-17, flat x, y, flag), ``num_keypoints``,
+  ``bbox``, ``area`` (pixels), and per side ``lefthand_kpts`` / ``righthand_kpts`` (21 x [x, y,
+  flag] flattened, canonical order; flags 2 seen, 1 hidden, 0 outside the image),
+  ``lefthand_box`` / ``righthand_box`` ([x, y, w, h]) and ``lefthand_valid`` / ``righthand_valid``
+  (false, with zeros, for a hand not labelled), as COCO-WholeBody writes them. Person ids are
+  ``index * MAX_PEOPLE + k``.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ from handpose.image_io import write_bytes_atomic, write_rgb_atomic
 from handpose.joint_orders import TWO_HAND_SIDES, from_canonical
 from handpose.skeleton import BONES, NUM_JOINTS
 from handpose.structures import OCCLUDED, VISIBLE
-from handpose.synth.scene import SynthScene
+from handpose.synth.scene import MAX_PEOPLE, SynthScene
+from handpose.synth.whole_person import COCO_BODY_KEYPOINTS, coco_flags
 
 FORMATS = ("coco", "rhd")
 
@@ -153,12 +163,83 @@ class CocoWriter:
         return self.annotation_path
 
 
-def make_writer(format: str, out_dir: str | Path, split: str, hands_per_image: int = 2) -> RhdWriter | CocoWriter:
-    """The writer of ``format`` ("coco" or "rhd") for scenes of at most ``hands_per_image`` hands.
+def wholebody_annotation_path(hands_annotation: str | Path) -> Path:
+    """The people file written beside a whole-person set's hand annotation file."""
+    path = Path(hands_annotation)
+    return path.with_name(f"{path.stem}_wholebody.json")
 
-    RHD's layout has one slot per side, so it takes at most one left and one right hand.
+
+class WholeBodyWriter(CocoWriter):
+    """Whole-person scenes: the hands as :class:`CocoWriter` writes them, and the people in
+    COCO-WholeBody's layout beside them (module docstring)."""
+
+    def __init__(self, out_dir: str | Path, split: str, hands_per_image: int) -> None:
+        super().__init__(out_dir, split, hands_per_image)
+        self.people_path = wholebody_annotation_path(self.annotation_path)
+
+    def write_sample(self, index: int, scene: SynthScene) -> dict[str, Any]:
+        record = super().write_sample(index, scene)
+        shape = scene.image.shape
+        people = []
+        for k, person in enumerate(scene.people):
+            x0, y0, x1, y1 = person.box
+            labelled = person.flags > 0
+            keypoints = np.where(labelled[:, None], person.keypoints_2d, 0.0)
+            people.append({
+                "id": MAX_PEOPLE * index + k,
+                "image_id": index,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": _rounded([x0, y0, x1 - x0, y1 - y0], 2),
+                "area": person.area,
+                "keypoints": [v for (x, y), f in zip(_rounded(keypoints), person.flags) for v in (x, y, int(f))],
+                "num_keypoints": int(labelled.sum()),
+            })
+            for side in ("left", "right"):
+                people[-1].update(_wholebody_hand(scene, person.hands.get(side), side, shape))
+        record["people"] = people
+        return record
+
+    def finish(self, records: list[dict[str, Any]]) -> Path:
+        """The people file, then the hand file: the latter, written last, marks a whole set."""
+        data = {
+            "info": {"description": "handpose synthetic whole-person scenes", "keypoint_order": "coco-17, canonical hands"},
+            "images": [r["image"] for r in records],
+            "annotations": [person for r in records for person in r["people"]],
+            "categories": [
+                {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_BODY_KEYPOINTS)}
+            ],
+        }
+        write_bytes_atomic(self.people_path, json.dumps(data, separators=(",", ":")).encode())
+        return super().finish(records)
+
+
+def _wholebody_hand(scene: SynthScene, index: int | None, side: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """A person's ``<side>hand_*`` fields for the labelled hand ``index`` of ``scene``, or for no hand."""
+    if index is None:
+        return {f"{side}hand_kpts": [0.0] * (3 * NUM_JOINTS), f"{side}hand_box": [0.0] * 4, f"{side}hand_valid": False}
+    hand = scene.hands[index]
+    flags = coco_flags(hand.keypoints_2d, hand.visible, shape)
+    keypoints = np.where(flags[:, None] > 0, hand.keypoints_2d, 0.0)
+    x0, y0, x1, y1 = hand.box
+    return {
+        f"{side}hand_kpts": [v for (x, y), f in zip(_rounded(keypoints), flags) for v in (x, y, int(f))],
+        f"{side}hand_box": _rounded([x0, y0, x1 - x0, y1 - y0], 2),
+        f"{side}hand_valid": True,
+    }
+
+
+def make_writer(
+    format: str, out_dir: str | Path, split: str, hands_per_image: int = 2, scene_kind: str = "hands"
+) -> RhdWriter | CocoWriter:
+    """The writer of ``format`` ("coco" or "rhd") for scenes of ``scene_kind`` with at most
+    ``hands_per_image`` hands.
+
+    RHD's layout has one slot per side, so it takes at most one left and one right hand, and no people.
     """
     if format == "coco":
+        if scene_kind == "whole_person":
+            return WholeBodyWriter(out_dir, split, hands_per_image)
         return CocoWriter(out_dir, split, hands_per_image)
     if format == "rhd":
         if hands_per_image > 2:

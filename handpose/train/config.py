@@ -45,7 +45,7 @@ class SourceConfig:
     holdout_seed: int = 0
     backgrounds: str = "procedural"  # synth: "procedural", "photos" or "mixed" (handpose.synth.backgrounds)
     background_dirs: list[str] = field(default_factory=list)  # synth: photo folders added to the built-in pool
-    scene_kind: str = "hands"  # synth: "hands" (pose) or "detection" (0-4 hands, all scales; handpose.synth.scene)
+    scene_kind: str = "hands"  # synth: "hands" (pose), "detection" or "whole_person" (handpose.synth.scene)
 
     def __post_init__(self) -> None:
         if not 0 <= self.holdout < 1:
