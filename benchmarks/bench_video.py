@@ -1,9 +1,14 @@
 """Video on the real dev sequences: accuracy, jitter and speed of three ways to run a video.
 
-1. per-frame: the Predictor on each whole frame, no memory (the single-image path);
+1. per-frame: the Predictor on each frame with its default finder (the bundled hand detector
+   where it is there, else the whole frame), no memory (the single-image path);
 2. tracking: :class:`~handpose.inference.tracking.HandTracker`, each hand cropped around its last
-   keypoints, the whole-frame finder only when a hand is lost or every ``--redetect-every`` frames;
-3. tracking + One-Euro: the same with the default One-Euro smoothing per track.
+   keypoints, the finder only when a hand is lost or every ``--redetect-every`` frames;
+3. tracking + One-Euro: the same with the default One-Euro smoothing per track;
+4. MediaPipe Hands in its tracking mode (``static_image_mode=False``, a fresh ``Hands`` per
+   sequence) on the same frames in the same order, where its side environment is there
+   (``handpose benchmark --mediapipe install``; ``--no-mediapipe`` leaves it out). Its ms/frame
+   is ``Hands.process``'s own time, measured in its runner.
 
 Figures come from :func:`handpose.evaluation.video.evaluate_sequences`: AUC of the PCK curve over
 0-30 px (misses count as wrong), mean EPE (px, found hands), jitter of the predictions and of the
@@ -28,7 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from handpose.evaluation.video import Tracker, evaluate_sequences
+from handpose.evaluation.mediapipe_side import MediaPipeError, MediaPipeImage, ensure_environment, run_mediapipe
+from handpose.evaluation.video import Tracker, evaluate_sequences, frame_sequences
 from handpose.inference.predictor import Predictor
 from handpose.inference.smoothing import OneEuroParams
 from handpose.inference.tracking import HandTracker
@@ -40,7 +46,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real" / "uci_hand" / "annotati
 
 
 class PerFrame:
-    """The Predictor on every whole frame, as on single images: the baseline without tracking."""
+    """The Predictor on every frame, as on single images: the baseline without tracking."""
 
     def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
@@ -49,12 +55,42 @@ class PerFrame:
         return self.predictor(frame_rgb)
 
 
+class Replay:
+    """Results computed beforehand (MediaPipe's tracking mode), handed out frame by frame in the
+    order :func:`evaluate_sequences` asks for them; one shared queue across its fresh trackers."""
+
+    def __init__(self, results: list[MediaPipeImage]) -> None:
+        self.results = iter(results)
+
+    def __call__(self, frame_rgb: np.ndarray, timestamp: float | None = None) -> list[HandPrediction]:
+        return next(self.results).hands
+
+
+def mediapipe_tracking(data: Path, limit_sequences: int | None) -> tuple[Callable[[], Tracker], float] | None:
+    """MediaPipe's tracking mode on the sequences of ``data`` as a tracker factory that replays
+    its results, and its mean ms per frame; None (saying why) where its environment is not there."""
+    try:
+        environment = ensure_environment()
+    except MediaPipeError as error:
+        print(f"bench_video: MediaPipe left out: {error}")
+        return None
+    sequences = list(frame_sequences(data, limit_sequences).values())
+    paths = [frame[0].image for sequence in sequences for frame in sequence]
+    groups, start = [], 0
+    for sequence in sequences:
+        groups.append(list(range(start, start + len(sequence))))
+        start += len(sequence)
+    results = run_mediapipe(paths, "tracking", groups, environment=environment, warmup=3, cpus=1)
+    replay = Replay(results)
+    return (lambda: replay), float(np.mean([result.ms for result in results]))
+
+
 def methods(predictor: Predictor, **tracker_options: Any) -> dict[str, Callable[[], Tracker]]:
     """Each way of running a video, as a factory of a fresh tracker per sequence;
     ``tracker_options`` go to :class:`HandTracker` (its defaults otherwise)."""
     tracker = lambda smoothing: HandTracker(predictor, smoothing=smoothing, **tracker_options)
     return {
-        "per-frame whole image": lambda: PerFrame(predictor),
+        "per-frame": lambda: PerFrame(predictor),
         "tracking": lambda: tracker(None),
         "tracking + One-Euro": lambda: tracker(OneEuroParams()),
     }
@@ -94,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pose score below which a hand is lost (default: the tracker's)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--no-mediapipe", action="store_true", help="leave MediaPipe's tracking mode out")
     parser.add_argument("--json", type=Path, default=None, help="write every report here")
     args = parser.parse_args(argv)
 
@@ -113,14 +150,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, make_tracker in methods(predictor, **tracker_options).items()
     }
+    mediapipe = None if args.no_mediapipe else mediapipe_tracking(args.data, args.limit_sequences)
+    if mediapipe is not None:
+        make_replay, ms = mediapipe
+        reports["MediaPipe tracking mode"] = evaluate_sequences(
+            make_replay, args.data, frame_rate=args.frame_rate, limit_sequences=args.limit_sequences
+        )
+        reports["MediaPipe tracking mode"]["ms_per_frame"] = ms
     first = next(iter(reports.values()))
     print(
-        f"\n{first['sequences']} sequences, {first['frames']} frames; weights {args.weights}; torch threads "
+        f"\n{first['sequences']} sequences, {first['frames']} frames; weights {args.weights}, finder "
+        f"{predictor.finder}; torch threads "
         f"{args.threads}; jitter in px per step^2 (a step: the sequences' frame spacing)"
     )
     print(table(reports))
     if args.json is not None:
-        args.json.write_text(json.dumps({"weights": str(args.weights), "reports": reports}, indent=2))
+        args.json.write_text(
+            json.dumps({"weights": str(args.weights), "finder": predictor.finder, "reports": reports}, indent=2)
+        )
     return 0
 
 

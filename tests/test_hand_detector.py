@@ -1,6 +1,7 @@
 """The hand detector: its Dataset of whole images, training through handpose.train, weights,
 detection in image pixels, validation figures and the pycocotools evaluation."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +202,21 @@ def test_evaluation_runs_the_detector_on_whole_images(trained, detection_set):
         assert key in report
     by_keypoints = evaluate_detector(result.estimator, f"coco:{detection_set}", gt_boxes="keypoints")
     assert by_keypoints["hands"] == report["hands"]
+
+
+def test_eval_with_detector_weights_scores_the_whole_pipeline_on_whole_images(trained, detection_set, tmp_path, capsys):
+    from handpose.cli.main import main
+
+    _, result = trained
+    detector = save_weights(result.estimator, tmp_path / "detector.pt")
+    network = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 8}
+    pose = save_weights(build_estimator("heatmap_2d", network=network, codec={"input_size": 64}), tmp_path / "pose.pt")
+    out = tmp_path / "eval"
+    assert main(["eval", str(pose), "--data", f"coco:{detection_set}", "--detector", str(detector), "--out", str(out)]) == 0
+    (metrics,) = out.rglob("metrics.json")
+    protocol = json.loads(metrics.read_text())["protocol"]
+    assert protocol["finder"] == "detector" and protocol["images"] > 0 and "hands_found" in protocol
+    capsys.readouterr()
 
 
 def test_the_shipped_config_builds_and_its_loss_runs():

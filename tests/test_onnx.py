@@ -165,5 +165,31 @@ def test_estimate_in_boxes_and_the_predictor_take_the_onnx_backend(exported, see
     boxes = [CropBox(center=(80.0, 60.0), size=100.0), CropBox(center=(70.0, 50.0), size=60.0, flip=True)]
     for t, o in zip(estimate_in_boxes(estimator, lambda i: image, boxes), estimate_in_boxes(backend, lambda i: image, boxes)):
         assert np.abs(o.keypoints - t.keypoints).max() < 0.5
-    for t, o in zip(Predictor(estimator=estimator)(image), Predictor(estimator=backend)(image)):
+    for t, o in zip(Predictor(estimator=estimator, finder="whole_image")(image), Predictor(estimator=backend, finder="whole_image")(image)):
         assert np.abs(o.keypoints - t.keypoints).max() < 0.5 and o.hand_side == t.hand_side
+
+
+def test_the_detector_exports_its_box_maps_and_finds_the_same_hands_on_onnxruntime(
+    tmp_path: Path, seeded_one_thread_torch
+):
+    from handpose.estimators import build_estimator
+    from handpose.inference.predictor import Predictor
+
+    network = {"name": "hand_detector_net", "widths": [8, 8, 16, 16, 16], "blocks": [0, 0, 1, 1, 1], "head_channels": 8}
+    detector = build_estimator("hand_detector", network=network, codec={"input_size": 64}, crop={"flip_to_right": False})
+    with torch.no_grad():
+        for parameter in detector.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    path = export_onnx(detector.eval(), tmp_path / "detector.onnx")
+    backend = load_onnx_estimator(path, threads=1)
+    assert [output.name for output in onnx.load(path).graph.output] == ["heatmap", "offset", "size", "side"]
+    images = [np.random.default_rng(seed).integers(0, 256, (90 + 30 * seed, 120, 3), dtype=np.uint8) for seed in range(3)]
+    torch_hands, onnx_hands = detector.detect(images, min_score=0.01), backend.detect(images, min_score=0.01)
+    assert sum(map(len, torch_hands)) > 0
+    for t_image, o_image in zip(torch_hands, onnx_hands):
+        assert len(t_image) == len(o_image)
+        for t, o in zip(t_image, o_image):
+            assert np.abs(o.box - t.box).max() < 0.5 and abs(o.score - t.score) < 1e-3 and o.side == t.side
+    pose = tiny_heatmap_estimator()
+    predictor = Predictor(estimator=pose, detector=path, finder="detector")
+    assert predictor.detector.name == "hand_detector" and hasattr(predictor.detector, "session")

@@ -200,7 +200,7 @@ def test_the_synthetic_evaluation_scores_labels_perfectly_and_a_network_finitely
     estimator = HeatmapEstimator(
         {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
     )
-    network = evaluate_synthetic_wholebody(Predictor(estimator=estimator), 3, 7, cache, 128)
+    network = evaluate_synthetic_wholebody(Predictor(estimator=estimator, finder="whole_image"), 3, 7, cache, 128)
     assert np.isfinite(network["hand_ap"]["AP"]) and np.isfinite(network["mean_keypoint_error_px"])
 
 

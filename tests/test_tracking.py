@@ -203,7 +203,7 @@ def test_with_the_predictor_the_tracked_keypoints_are_exact():
     off the image: crops from the last keypoints, with the side found first, map back to the truth."""
     rng = np.random.default_rng(4)
     truth = np.array([95.0, 80.0]) + rng.uniform(-25, 25, (NUM_JOINTS, 2)) + np.arange(6)[:, None, None] * [2.0, -1.0]
-    predictor = Predictor(estimator=GeometryReadingEstimator(truth, padding=1.5))
+    predictor = Predictor(estimator=GeometryReadingEstimator(truth, padding=1.5), finder="whole_image")
     tracker = HandTracker(predictor, redetect_every=None, smoothing=None)
     out = [tracker(coordinate_image(i)) for i in range(6)]
     assert [ids(found) for found in out] == [[0]] * 6

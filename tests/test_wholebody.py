@@ -157,7 +157,7 @@ def test_a_left_hand_is_estimated_mirrored_and_comes_back_in_the_image_pixels(tm
         [{"id": 1, "file_name": "frame.png"}],
     )
     summary = run_wholebody(
-        Predictor(estimator=estimator), people, tmp_path / "images", tmp_path / "out", progress=False
+        Predictor(estimator=estimator, finder="whole_image"), people, tmp_path / "images", tmp_path / "out", progress=False
     )
     assert summary["hands"] == 1 and summary["hands_by_finder"] == {"forearm": 1}
     assert estimator.mirrored == {0: True}  # the network saw it as a right hand
@@ -165,7 +165,7 @@ def test_a_left_hand_is_estimated_mirrored_and_comes_back_in_the_image_pixels(tm
     keypoints = np.reshape(record["lefthand_kpts"], (NUM_JOINTS, 3))[:, :2]
     assert np.abs(keypoints - truth).max() < 0.05  # Gaussian decoding (0.03) and 2-decimal rounding
     # The mirror and its inverse add nothing: mirrored or not, the same hand comes back to 1e-3 px.
-    predictor = Predictor(estimator=estimator)
+    predictor = Predictor(estimator=estimator, finder="whole_image")
     (as_left,) = predictor(coordinate_image(0), boxes=[box], sides=["left"])
     (as_right,) = predictor(coordinate_image(0), boxes=[box], sides=["right"])
     assert np.abs(as_left.keypoints - as_right.keypoints).max() < 1e-3
@@ -337,7 +337,8 @@ def test_the_command_writes_hands_into_the_people_file(tmp_path: Path, images: P
         [{"id": 1, "file_name": "a.jpg"}],
     )
     out = tmp_path / "out"
-    command = ["wholebody", "--people", str(people), str(images), "--weights", str(tiny_weights), "--out", str(out)]
+    command = ["wholebody", "--people", str(people), str(images), "--weights", str(tiny_weights), "--out", str(out),
+               "--detector", "none"]  # fmt: skip
     assert main([*command, "--save-overlays"]) == 0
     assert "2 people in 1 images, 2 hands (boxes from: 2 forearm)" in capsys.readouterr().out
     armed, armless = json.loads((out / "people.json").read_text())["annotations"]
@@ -351,6 +352,8 @@ def test_the_command_writes_hands_into_the_people_file(tmp_path: Path, images: P
     assert "people file is missing" in capsys.readouterr().err
     assert main([*command[:3], str(tmp_path / "absent"), *command[4:]]) == 2
     assert "no such image or folder" in capsys.readouterr().err
+    assert main([*command, "--detector", str(tiny_weights)]) == 2  # a pose network finds no hands
+    assert "not a hand detector" in capsys.readouterr().err
 
 
 # --- the COCO-WholeBody format sample ---------------------------------------------------------

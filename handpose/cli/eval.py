@@ -46,14 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--overlays", type=int, default=16, metavar="N", help="hands drawn in overlays.png (default 16)")
     parser.add_argument(
-        "--finder", choices=FINDERS, default="boxes",
-        help="where hands come from: the annotated boxes (default), or whole images through the "
+        "--finder", choices=FINDERS, default=None,
+        help="where hands come from: the annotated boxes (the default without --detector), or whole images through the "
         "Predictor (annotations only score): auto as `handpose predict` runs, the hand detector, "
         "HandSegNet's segmentation, or the whole image as one hand; a missed hand counts as a miss",
     )
     parser.add_argument(
         "--detector", metavar="WEIGHTS",
-        help="the detector or segmentation finder's weights instead of the bundled ones",
+        help="the detector or segmentation finder's weights instead of the bundled ones; alone, it means "
+        "--finder detector: the whole pipeline on whole images",
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_eval)
@@ -78,7 +79,8 @@ def _eval(args: argparse.Namespace) -> int:
         reports = evaluate_checkpoints(
             args.checkpoints, spec, args.out,
             batch_size=args.batch_size, limit=args.limit, norm_size=args.norm_size,
-            overlay_count=args.overlays, device=device, finder=args.finder, detector=args.detector,
+            overlay_count=args.overlays, device=device, detector=args.detector,
+            finder=args.finder or ("detector" if args.detector else "boxes"),
         )
     except (SampleError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

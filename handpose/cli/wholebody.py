@@ -3,7 +3,9 @@
 PEOPLE.json holds COCO-style person annotations or results with body keypoints (COCO-17, or
 COCO-WholeBody's 133) from any tool; the images are found by file_name in IMAGE_OR_DIR (one image:
 only its people). Each person's hand boxes come from the forearms (or the hand keypoints or boxes
-the file already has), and every hand of an image is estimated in one batch with the hand network.
+the file already has), moved onto the hand detector's box where it finds a hand inside one (the
+bundled detector by default), and every hand of an image is estimated in one batch with the hand
+network.
 Writes DIR/<PEOPLE.json's name>: the same file with lefthand_kpts / righthand_kpts (21 x [x, y,
 score], flattened as COCO-WholeBody does), lefthand_box / righthand_box, lefthand_valid /
 righthand_valid, lefthand_orientation / righthand_orientation and where each box came from
@@ -39,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--weights", default="default", help="bundled weights name, weights file or checkpoint (default: default)"
     )
+    parser.add_argument(
+        "--detector",
+        default="auto",
+        help="hand detector that refines the boxes from forearms and wrists: auto (the bundled one where it is "
+        "there), none, or a weights name or file (default: auto)",
+    )
     parser.add_argument("--save-overlays", action="store_true", help="draw bodies and hands on the images")
     parser.add_argument(
         "--min-score",
@@ -53,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _wholebody(args: argparse.Namespace) -> int:
     from handpose.inference.weights import WeightsError
-    from handpose.wholebody.hand_boxes import MIN_SCORE
+    from handpose.wholebody.hand_boxes import MIN_SCORE, load_detector
 
     if not args.images.exists():
         print(f"error: {args.images}: no such image or folder", file=sys.stderr)
@@ -62,9 +70,10 @@ def _wholebody(args: argparse.Namespace) -> int:
         from handpose.inference.predictor import Predictor
         from handpose.wholebody.run import run_wholebody
 
-        predictor = Predictor(args.weights, device=args.device)
+        predictor = Predictor(args.weights, device=args.device, finder="whole_image")  # the boxes are given
         summary = run_wholebody(
             predictor, args.people, args.images, args.out, args.save_overlays,
+            detect=load_detector(args.detector, args.device),
             min_score=MIN_SCORE if args.min_score is None else args.min_score,
         )  # fmt: skip
     except (WeightsError, ValueError, OSError) as error:

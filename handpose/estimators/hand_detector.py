@@ -32,7 +32,7 @@ Keyword arguments, each a section of an experiment config: ``network`` ({"name":
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -236,12 +236,19 @@ class HandDetector(Estimator):
         }
 
     def detect(
-        self, images: Sequence[np.ndarray], min_score: float | None = None, batch_size: int = 16
+        self,
+        images: Sequence[np.ndarray],
+        min_score: float | None = None,
+        batch_size: int = 16,
+        network: Callable[[torch.Tensor], dict[str, Any]] | None = None,
     ) -> list[list[HandBox]]:
         """The hands in each RGB uint8 image (any size), best first, in that image's pixels; of at
-        least ``min_score`` (default: the operating threshold ``boxes.score_threshold``)."""
+        least ``min_score`` (default: the operating threshold ``boxes.score_threshold``).
+        ``network``: what turns the normalised images into the outputs instead of this estimator's
+        own network (the ONNX backend's session); the warp and the decoding stay this one's."""
         threshold = self.boxes["score_threshold"] if min_score is None else min_score
         self.eval()
+        run = self if network is None else network
         device = next(self.parameters()).device
         size = self.crop.input_size
         found: list[list[HandBox]] = []
@@ -250,7 +257,7 @@ class HandDetector(Estimator):
             warped = [warp_to_input(image, whole_image_box(image.shape[1], image.shape[0]), size) for image in chunk]
             pixels = np.stack([w[0] for w in warped])
             with torch.no_grad():
-                outputs = self(self.crop.normalize(pixels).to(device))
+                outputs = run(self.crop.normalize(pixels).to(device))
             for image, (_, affine), detections in zip(chunk, warped, self.decode_boxes(outputs, threshold)):
                 height, width = image.shape[:2]
                 corner = [width - 1, height - 1] * 2

@@ -97,8 +97,8 @@ def evaluate_sequences(
     ``gt_jitter`` (px/step^2; None where no triple of frames counts) and ``jitter_triples`` (hand
     and frame triples counted in ``jitter``).
     """
-    sequences = _sequences(read_dataset("coco", annotations_path).samples)
-    names = sorted(sequences)[:limit_sequences]
+    sequences = frame_sequences(annotations_path, limit_sequences)
+    names = list(sequences)
     if not names:
         raise ValueError(f"{annotations_path}: no sequences to evaluate")
     pred_of: dict[str, np.ndarray] = {}  # sample_id -> predicted keypoints
@@ -137,6 +137,16 @@ def evaluate_sequences(
             for subject, samples in sorted(by_subject.items())
         },
     }
+
+
+def frame_sequences(
+    annotations_path: str | Path, limit_sequences: int | None = None
+) -> dict[str, list[list[HandSample]]]:
+    """The sequences :func:`evaluate_sequences` runs, in the order it runs them (by name, the first
+    ``limit_sequences``): per sequence its frames in time order, each the list of the frame's
+    annotated hands. Another runner (MediaPipe's tracking mode) feeds its frames in this order."""
+    sequences = _sequences(read_dataset("coco", annotations_path).samples)
+    return {name: sequences[name] for name in sorted(sequences)[:limit_sequences]}
 
 
 def _sequences(samples: list[HandSample]) -> dict[str, list[list[HandSample]]]:

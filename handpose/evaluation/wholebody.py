@@ -52,7 +52,7 @@ from handpose.metrics.keypoint_errors import count_missing, keypoint_errors, mea
 from handpose.skeleton import JOINT_NAMES, NUM_JOINTS
 from handpose.synth.cache import prepare_synth_set
 from handpose.synth.writers import wholebody_annotation_path
-from handpose.wholebody.hand_boxes import SIDES, hand_boxes
+from handpose.wholebody.hand_boxes import SIDES, Detector, hand_boxes
 from handpose.wholebody.run import run_wholebody
 
 #: COCO-WholeBody's 21 hand keypoint sigmas (the same for both hands), canonical joint order:
@@ -77,13 +77,19 @@ BOX_IOU = 0.5
 
 
 def evaluate_wholebody_sample(
-    predictor: HandFinder, sample_dir: str | Path, out_dir: str | Path | None = None, boxes: BoxSource = "body"
+    predictor: HandFinder,
+    sample_dir: str | Path,
+    out_dir: str | Path | None = None,
+    boxes: BoxSource = "body",
+    detect: Detector | None = None,
 ) -> dict[str, Any]:
     """Run the stage on a COCO-WholeBody annotation file with its hands removed and score it
     (module docstring). ``sample_dir``: the folder holding the file (its only ``.json``) and the
     images, or the file itself. ``out_dir`` keeps the stripped input (``input/``) and the stage's
     output; by default both go to a temporary folder. ``boxes``: "body" (the hands found from the
-    body keypoints) or "annotated" (the labelled hand boxes given). Returns a JSON-ready report."""
+    body keypoints) or "annotated" (the labelled hand boxes given); ``detect``: a hand detector that
+moves the boxes from the body onto the hands it finds inside them (:mod:`handpose.wholebody.run`).
+Returns a JSON-ready report."""
     if boxes not in BOX_SOURCES:
         raise ValueError(f"boxes must be one of {', '.join(BOX_SOURCES)}, got {boxes!r}")
     json_path = _annotation_file(Path(sample_dir))
@@ -96,7 +102,7 @@ def evaluate_wholebody_sample(
         folder = Path(out_dir) if out_dir is not None else Path(scratch)
         stripped_path = folder / "input" / json_path.name
         write_bytes_atomic(stripped_path, json.dumps(stripped).encode("utf-8"))
-        summary = run_wholebody(predictor, stripped_path, json_path.parent, folder, progress=False)
+        summary = run_wholebody(predictor, stripped_path, json_path.parent, folder, detect=detect, progress=False)
         output = json.loads(Path(summary["output"]).read_text())
 
     estimated = {
@@ -128,6 +134,7 @@ def evaluate_wholebody_sample(
     return {
         "annotation_file": str(json_path),
         "boxes": boxes,
+        "detector": detect is not None,
         "images": summary["images"],
         "people": summary["people"],
         "missing_images": summary["missing_images"],
@@ -161,13 +168,14 @@ def evaluate_synthetic_wholebody(
     boxes: BoxSource = "body",
     workers: int = 1,
     out_dir: str | Path | None = None,
+    detect: Detector | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate_wholebody_sample` on a synthetic whole-person split: ``count`` scenes of
     ``seed`` at ``size`` pixels (:mod:`handpose.synth.whole_person`), generated into ``cache_dir``
     once (:func:`handpose.synth.cache.prepare_synth_set`, ``workers`` processes) and reused; the
     people file beside its hands is scored. The report also names the split."""
     hands = prepare_synth_set(count, seed, size, cache_dir, workers, scene_kind="whole_person")
-    report = evaluate_wholebody_sample(predictor, wholebody_annotation_path(hands), out_dir, boxes)
+    report = evaluate_wholebody_sample(predictor, wholebody_annotation_path(hands), out_dir, boxes, detect)
     return {"synthetic": {"count": count, "seed": seed, "size": size}, **report}
 
 

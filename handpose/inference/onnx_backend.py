@@ -4,10 +4,11 @@ inference interface.
 Only the network goes into the graph: image tensor ``images`` (B, 3, S, S), normalised as the
 estimator's :class:`~handpose.estimators.CropSpec` says, to the outputs its ``decode`` and
 ``predict`` read (for the heatmap estimators, NSRM included, ``heatmaps`` (B, 21, h, w); NSRM's
-per-stage lists and limb masks are training outputs and stay out). Decoding stays outside the graph, in numpy, so that both
-backends share one implementation and give the same keypoints: :class:`OnnxEstimator` rebuilds the
-torch estimator from the spec stored in the model (no weights needed) and uses its ``decode`` and
-``predict``.
+per-stage lists and limb masks are training outputs and stay out), or for the hand detector those
+its box decoding reads (centre heatmap, offset, size and side maps). Decoding stays outside the
+graph, in numpy, so that both backends share one implementation and give the same keypoints and
+boxes: :class:`OnnxEstimator` rebuilds the torch estimator from the spec stored in the model (no
+weights needed) and uses its ``decode`` and ``predict``; :class:`OnnxDetector`, its ``detect``.
 
 The model's ``metadata_props`` make the file self-describing, as a weights file is
 (:mod:`handpose.inference.weights`)::
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,16 @@ def export_onnx(estimator: Estimator, path: str | Path, metadata: dict[str, Any]
 
 def inference_outputs(estimator: Estimator, images: torch.Tensor) -> list[str]:
     """The names of the outputs ``estimator.predict`` reads (through ``decode`` and any further
-    decoding, such as a 3D estimator's bones), in first-read order, from a forward pass on
-    ``images``; each must be a tensor (an ONNX graph outputs tensors only)."""
+    decoding, such as a 3D estimator's bones), or a detector's box decoding (``decode_boxes``), in
+    first-read order, from a forward pass on ``images``; each must be a tensor (an ONNX graph
+    outputs tensors only)."""
     with torch.no_grad():
         outputs = _ReadKeys(estimator(images))
-    identity = np.tile(np.eye(2, 3), (len(images), 1, 1))
-    estimator.predict(outputs, identity, np.zeros(len(images), dtype=bool))
+    if hasattr(estimator, "decode_boxes"):
+        estimator.decode_boxes(outputs)
+    else:
+        identity = np.tile(np.eye(2, 3), (len(images), 1, 1))
+        estimator.predict(outputs, identity, np.zeros(len(images), dtype=bool))
     for name in outputs.read:
         if not isinstance(outputs[name], torch.Tensor):
             kind = type(outputs[name]).__name__
@@ -172,8 +177,16 @@ class OnnxEstimator:
         return iter(())
 
 
+class OnnxDetector(OnnxEstimator):
+    """An exported hand detector: :meth:`detect` is the rebuilt torch detector's (letterbox warp,
+    box decoding, NMS), with onnxruntime's session as its network."""
+
+    def detect(self, images: Sequence[np.ndarray], min_score: float | None = None, batch_size: int = 16) -> list:
+        return self.decoder.detect(images, min_score, batch_size, network=self)
+
+
 def load_onnx_estimator(path: str | Path, threads: int | None = None) -> OnnxEstimator:
-    """The estimator in a handpose ONNX file, on onnxruntime's CPU provider with ``threads``
+    """The estimator in a handpose ONNX file (an :class:`OnnxDetector` for the hand detector), on onnxruntime's CPU provider with ``threads``
     intra-op threads (None: onnxruntime's default, one per physical core). Every problem is a
     one-line :class:`WeightsError` naming the file."""
     if threads is not None and threads < 1:
@@ -209,7 +222,7 @@ def load_onnx_estimator(path: str | Path, threads: int | None = None) -> OnnxEst
         raise WeightsError(f"{path}: cannot rebuild its estimator from the metadata ({error})") from None
     if crop != decoder.crop:
         raise WeightsError(f"{path}: its crop metadata {crop} disagrees with its estimator's {decoder.crop}")
-    return OnnxEstimator(session, decoder.eval())
+    return (OnnxDetector if hasattr(decoder, "decode_boxes") else OnnxEstimator)(session, decoder.eval())
 
 
 class _NamedOutputs(nn.Module):

@@ -74,9 +74,9 @@ class Predictor:
     """Finds hands and predicts their keypoints; see the module docstring.
 
     ``weights``: a bundled weights name ("default"), a weights file, a training checkpoint or an
-    ONNX file (``handpose export --onnx``). ``backend="onnx"`` runs the network with onnxruntime
-    (``pip install handpose[onnx]``; about 3x faster per crop on these CPUs), exporting torch
-    weights to ONNX in memory first; decoding is the same code either way.
+    ONNX file (``handpose export --onnx``). ``backend="onnx"`` runs the pose network and the hand
+    detector with onnxruntime (``pip install handpose[onnx]``; about 3x faster per crop on these
+    CPUs), exporting torch weights to ONNX in memory first; decoding is the same code either way.
     ``refine``: the second, tighter pass of the whole-image finder. ``finder``: one of
     :data:`FINDERS`; ``detector``: the weights (or estimator) of the detector or HandSegNet that
     finder uses, instead of the bundled ones.
@@ -104,7 +104,9 @@ class Predictor:
             detector = None
         elif detector is None:
             detector = FINDER_WEIGHTS[self.finder]
-        self.detector = load_estimator(detector, device) if isinstance(detector, (str, Path)) else detector
+        if isinstance(detector, (str, Path)):  # HandSegNet has no ONNX export: it stays on torch
+            detector = _load(detector, device, backend if self.finder == "detector" else "torch")
+        self.detector = detector
         if self.detector is not None and not hasattr(self.detector, "detect"):
             raise ValueError(f"{detector}: not a hand detector (its estimator is {self.detector.name!r})")
         if fov_degrees is not None and focal_px is not None:

@@ -95,6 +95,20 @@ Detection = tuple[Sequence[float], HandSide | None, float]
 Detector = Callable[[np.ndarray], Sequence[Detection]]
 
 
+def load_detector(choice: str = "auto", device: str = "cpu") -> Detector | None:
+    """The hand detector that refines the boxes from the body: ``auto``, the bundled ``detector``
+    weights where they are there (else none); ``none``; or a weights name or file of the hand
+    detector or HandSegNet (anything whose estimator finds hands with ``detect(images)``)."""
+    from handpose.inference.weights import load_estimator, resolve_weights
+
+    if choice == "none" or (choice == "auto" and not resolve_weights("detector").is_file()):
+        return None
+    estimator = load_estimator("detector" if choice == "auto" else choice, device)
+    if not hasattr(estimator, "detect"):
+        raise ValueError(f"{choice}: not a hand detector (its estimator is {estimator.name!r})")
+    return lambda image: [(hand.box, hand.side, hand.score) for hand in estimator.detect([image])[0]]
+
+
 @dataclass(frozen=True)
 class HandBox:
     """One hand's box (x0, y0, x1, y1 image pixels), the side it appears as, and where it came
