@@ -128,15 +128,18 @@ def test_fp16_weights_give_the_fp32_heatmaps_to_a_thousandth(tmp_path):
 def test_the_bundled_weights_ship_with_the_package_and_load_without_lightning():
     path = BUNDLED_WEIGHTS["default"]
     assert path.is_file() and path.stat().st_size < 8_000_000
+    detector = BUNDLED_WEIGHTS["detector"]
+    assert not detector.exists() or detector.stat().st_size < 4_000_000
     code = (
         "import sys, handpose; p = handpose.Predictor(); "
-        "assert 'lightning' not in sys.modules and 'handpose.train.config' not in sys.modules; print(p.estimator.name)"
+        "assert 'lightning' not in sys.modules and 'handpose.train.config' not in sys.modules; print(p.finder)"
     )
     import subprocess
     import sys
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("auto" if detector.exists() else "whole_image")  # auto: the bundled detector
     assert handpose.Predictor is not None
 
 

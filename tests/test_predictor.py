@@ -115,7 +115,7 @@ def test_3d_is_placed_in_the_camera_frame_where_the_camera_is_known():
     assert np.abs(given.keypoints_3d_camera - truth_3d).max() < 2.0
 
 
-def test_a_detector_gives_every_hand_its_box_and_side():
+def test_a_detector_gives_every_hand_its_box_and_its_side_where_surer_than_the_network():
     from handpose.estimators.hand_detector import HandBox
 
     truth = hand_keypoints(4)
@@ -123,13 +123,18 @@ def test_a_detector_gives_every_hand_its_box_and_side():
     class FakeDetector:
         name = "fake_detector"
 
-        def detect(self, images):
-            return [[HandBox(keypoint_box(truth), 0.9, "left", 0.8)] for _ in images]
+        def __init__(self, side_score: float) -> None:
+            self.side_score = side_score
 
-    predictor = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector())
-    (found,) = predictor(coordinate_image(0))
+        def detect(self, images):
+            return [[HandBox(keypoint_box(truth), 0.9, "left", self.side_score)] for _ in images]
+
+    # The fake network is as sure of either orientation (a share of 0.5): a surer detector's side wins.
+    (found,) = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector(0.8))(coordinate_image(0))
     assert found.finder == "detector" and found.hand_side == "left" and found.hand_score == 0.8
-    assert np.abs(found.keypoints - truth).max() < 0.1 and predictor.estimator.mirrored == {0: True}
+    assert np.abs(found.keypoints - truth).max() < 0.1
+    (unsure,) = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector(0.5))(coordinate_image(0))
+    assert unsure.hand_side == "right" and unsure.hand_score == pytest.approx(0.5)  # the network's pick
     with pytest.raises(ValueError, match="not a hand detector"):
         Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=GeometryReadingEstimator(truth[None]))
 
@@ -151,7 +156,12 @@ def test_the_finder_is_the_detector_where_its_weights_are_there_else_the_whole_i
         def detect(self, images):
             return [[] for _ in images]
 
+    assert predictor_for(truth, finder="detector", detector=NoHands())(coordinate_image(0)) == []
     given = predictor_for(truth, finder="auto", detector=NoHands())
-    assert given.finder == "detector" and given(coordinate_image(0)) == []
+    (close_up,) = given(coordinate_image(0))  # found nothing: the whole image, confident enough
+    assert given.finder == "auto" and close_up.finder == "whole_image"
+    assert np.abs(close_up.keypoints - truth).max() < 0.1
+    monkeypatch.setattr(predictor_module, "CLOSE_UP_MIN_SCORE", close_up.score + 0.01)
+    assert given(coordinate_image(0)) == []
     with pytest.raises(ValueError, match="unknown finder"):
         predictor_for(truth, finder="palm")

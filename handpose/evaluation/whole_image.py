@@ -8,6 +8,7 @@ greedily, closest pairs first); a hand left without one counts as a miss, with N
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,12 +47,14 @@ def collect_matches(
     """Keypoints (N, 21, 2) and scores (N, 21) per sample from the hands ``found`` in each image
     (one list per group of :func:`image_groups`), matched by :func:`match_hands` (NaN: missed),
     and figures of the finding itself: images, hands found, predicted hands no annotated hand
-    took (false positives) per image, and how often the side found is the annotated one (over
-    ``side_checked`` hands whose side both know)."""
+    took (false positives) per image, how often the side found is the annotated one (over
+    ``side_checked`` hands whose side both know), and how many predicted hands each finder gave
+    (``hands_by_finder``: the ``auto`` finder's detections and close-ups apart)."""
     keypoints = np.full((len(samples), NUM_JOINTS, 2), np.nan)
     scores = np.zeros((len(samples), NUM_JOINTS))
     side_checks: list[bool] = []
     unmatched = 0
+    by_finder = Counter(hand.finder for hands in found for hand in hands)
     for indices, hands in zip(groups, found, strict=True):
         matched = match_hands(samples, indices, hands)
         unmatched += len(hands) - len(matched)
@@ -65,6 +68,7 @@ def collect_matches(
         "unmatched_predictions_per_image": unmatched / len(groups) if groups else float("nan"),
         "hand_side_agreement": float(np.mean(side_checks)) if side_checks else None,
         "side_checked": len(side_checks),
+        "hands_by_finder": dict(sorted(by_finder.items())),
     }
     return keypoints, scores, figures
 

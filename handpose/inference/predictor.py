@@ -14,7 +14,10 @@ pixels. Where the hands come from (each prediction's ``finder`` says which):
     by a second pass on the box of the first pass's keypoints, so the hand ends up framed as in
     training;
   - ``auto`` (the default): ``detector`` where its weights are there (bundled or given), else
-    ``whole_image``.
+    ``whole_image``; with the detector, an image in which it finds no hand is taken as a close-up
+    (``whole_image``), and that hand kept where its pose score reaches
+    :data:`CLOSE_UP_MIN_SCORE`. A detector trained on synthetic scenes is least sure of a hand that
+    fills a real frame, which is just where the whole image is the right crop.
 
 The pose networks see right hands only (left ones are mirrored in training). Where no one says
 which side a hand is, each crop (both passes of the whole-image finder) is run both as it is and
@@ -68,6 +71,12 @@ BACKENDS = ("torch", "onnx")
 #: weights each image-level finder loads unless others are given.
 FINDERS = ("auto", "detector", "segmentation", "whole_image")
 FINDER_WEIGHTS = {"detector": "detector", "segmentation": "handsegnet"}
+#: ``auto``'s close-up fallback keeps the whole image's hand from this pose score (the mean of the
+#: 21 heatmap peaks) up. Chosen on subject 001 of the real dev frames, all close-ups of one hand:
+#: with the bundled ``default`` weights the whole image reaches 0.42 in 99% of its 478 frames
+#: (reported on subject 040: 97.4% of 466). In images without a hand where the detector of
+#: docs/model_card.md found none, the close-up was kept in 16 of 87 synthetic scenes and 1 of 9 photos.
+CLOSE_UP_MIN_SCORE = 0.42
 
 
 class Predictor:
@@ -99,13 +108,15 @@ class Predictor:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.estimator = estimator if estimator is not None else _load(weights, device, backend)
         self.refine = refine
-        self.finder = _resolve_finder(finder, detector)
-        if self.finder == "whole_image":
+        resolved = _resolve_finder(finder, detector)
+        # "auto" stays the name where it means the detector with the close-up fallback.
+        self.finder = "auto" if finder == "auto" and resolved == "detector" else resolved
+        if resolved == "whole_image":
             detector = None
         elif detector is None:
-            detector = FINDER_WEIGHTS[self.finder]
+            detector = FINDER_WEIGHTS[resolved]
         if isinstance(detector, (str, Path)):  # HandSegNet has no ONNX export: it stays on torch
-            detector = _load(detector, device, backend if self.finder == "detector" else "torch")
+            detector = _load(detector, device, backend if resolved == "detector" else "torch")
         self.detector = detector
         if self.detector is not None and not hasattr(self.detector, "detect"):
             raise ValueError(f"{detector}: not a hand detector (its estimator is {self.detector.name!r})")
@@ -130,8 +141,16 @@ class Predictor:
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
         if boxes is None and self.detector is not None:
             found = self.detector.detect([pixels])[0]
-            hands = self._in_boxes(pixels, [hand.box for hand in found], [hand.side for hand in found]) if found else []
-            hands = [hand.with_pose(prediction) for hand, prediction in zip(found, hands)]
+            crops = [box_around(hand.box, self.estimator.crop.padding) for hand in found]
+            sides = [(hand.side, hand.side_score) for hand in found]
+            hands = self._both_orientations(pixels, crops, "boxes", sides) if found else []
+            # The side and its confidence: the finder's or the network's, whichever is surer.
+            hands = [
+                replace(hand.with_pose(prediction), hand_side=prediction.hand_side, hand_score=prediction.hand_score)
+                for hand, prediction in zip(found, hands)
+            ]
+            if not hands and self.finder == "auto":
+                hands = [hand for hand in self._whole_image(pixels) if hand.score >= CLOSE_UP_MIN_SCORE]
         elif boxes is None:
             hands = self._whole_image(pixels)
         else:
@@ -197,17 +216,31 @@ class Predictor:
         found = self._estimate(image, [replace(c, flip=f) for c, f in zip(crops, flips)], "boxes")
         return [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
 
-    def _both_orientations(self, image: np.ndarray, crops: list[CropBox], finder: str) -> list[HandPrediction]:
-        """Each crop as it is and mirrored; per crop the more confident one, with its side."""
-        if not self.estimator.crop.flip_to_right:  # a network of both hands: nothing to decide
-            return self._estimate(image, crops, finder)
+    def _both_orientations(
+        self,
+        image: np.ndarray,
+        crops: list[CropBox],
+        finder: str,
+        hints: Sequence[tuple[HandSide | None, float]] | None = None,
+    ) -> list[HandPrediction]:
+        """Each crop as it is and mirrored; per crop the more confident one, with its side and
+        that orientation's share of the two confidences. ``hints``: a finder's side and side
+        confidence per crop, which win where surer than the network (the detector's side head
+        can be weak: docs/model_card.md)."""
+        hints = hints if hints is not None else [(None, 0.0)] * len(crops)
+        if not self.estimator.crop.flip_to_right:  # a network of both hands: the finder's side, if any
+            found = self._estimate(image, crops, finder)
+            return [p if side is None else replace(p, hand_side=side, hand_score=score) for p, (side, score) in zip(found, hints)]
         both = [replace(c, flip=flip) for c in crops for flip in (False, True)]
         found = self._estimate(image, both, finder)
         chosen = []
-        for as_is, mirrored in zip(found[0::2], found[1::2]):
+        for as_is, mirrored, (side, side_score) in zip(found[0::2], found[1::2], hints):
             best = as_is if as_is.score >= mirrored.score else mirrored
             total = as_is.score + mirrored.score
-            chosen.append(replace(best, hand_score=best.score / total if total > 0 else 0.5))
+            share = best.score / total if total > 0 else 0.5
+            if side is not None and side_score > share:
+                best, share = (as_is if as_is.hand_side == side else mirrored), side_score
+            chosen.append(replace(best, hand_score=share))
         return chosen
 
 
