@@ -15,7 +15,7 @@ wide, a check of the stage rather than a benchmark figure. With ``--synthetic N`
 whole-person scenes (:mod:`handpose.synth.whole_person`; seed ``--seed``, by default one no config
 trains on), generated once into ``--cache`` and reused.
 
-    .venv/bin/python benchmarks/bench_wholebody.py [--weights default] [--detector auto|none|W] [--json out.json] [--out DIR]
+    .venv/bin/python benchmarks/bench_wholebody.py [--weights hand_stage] [--detector auto|none|W] [--json out.json] [--out DIR]
     .venv/bin/python benchmarks/bench_wholebody.py --synthetic 200 [--seed 403] [--workers 2]
 
 ``--out DIR`` keeps, per run, the stripped input (``DIR/<body|annotated|body+detector>/input/``) and the
@@ -48,7 +48,7 @@ TEST_SEED = 403
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="default", help="bundled weights name, weights file or checkpoint")
+    parser.add_argument("--weights", default="hand_stage", help="bundled weights name, weights file or checkpoint")
     parser.add_argument("--detector", default="auto", help="auto (the bundled one where there), none, or weights")
     parser.add_argument("--sample", type=Path, default=SAMPLE, help=f"the sample's folder (default: {SAMPLE})")
     parser.add_argument("--synthetic", type=int, metavar="N", help="score N synthetic whole-person scenes instead")

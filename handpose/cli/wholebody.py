@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=Path("wholebody"), metavar="DIR", help="output folder (default: wholebody)"
     )
     parser.add_argument(
-        "--weights", default="default", help="bundled weights name, weights file or checkpoint (default: default)"
+        "--weights", default="hand_stage",
+        help="bundled weights name, weights file or checkpoint (default: hand_stage, the hand network fine-tuned "
+        "on whole people's small hands)",
     )
     parser.add_argument(
         "--detector",

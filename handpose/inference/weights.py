@@ -43,6 +43,7 @@ BUNDLED_WEIGHTS = {
     "hand3d": WEIGHTS_DIR / "hand3d_default.pt",
     "detector": WEIGHTS_DIR / "hand_detector.pt",
     "handsegnet": WEIGHTS_DIR / "handsegnet.pt",
+    "hand_stage": WEIGHTS_DIR / "hand_stage.pt",  # handpose wholebody's: small hands of whole people
 }
 
 
