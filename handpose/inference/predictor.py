@@ -6,10 +6,13 @@ pixels. Where the hands come from (each prediction's ``finder`` says which):
 - ``boxes`` given (x0, y0, x1, y1 per hand, e.g. from ``--boxes FILE``): one crop per box;
 - otherwise the ``finder`` (:data:`FINDERS`):
 
-  - ``detector``: every hand the hand detector finds, with the side it gives (the bundled
-    ``detector`` weights unless ``detector`` names others);
+  - ``detector``: every hand the hand detector finds (the ``detector`` weights where they are
+    bundled; none ships today, docs/model_card.md says why; or those ``detector`` names);
   - ``segmentation``: HandSegNet's hands, the largest mask component per side, as Zimmermann &
     Brox crop them (the bundled ``handsegnet`` weights unless ``detector`` names others);
+
+  each found hand's crop is run as it is and mirrored, and its side is the finder's where the
+  finder is surer of it than the pose network is of its own choice;
   - ``whole_image``: the whole image as one hand crop (a close-up photo, a webcam frame), refined
     by a second pass on the box of the first pass's keypoints, so the hand ends up framed as in
     training;
