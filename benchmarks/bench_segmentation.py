@@ -1,12 +1,10 @@
-"""HandSegNet's masks on a synthetic test split, and its hands on the real dev frames.
+"""HandSegNet's masks on a synthetic test split.
 
 Figures from :func:`handpose.evaluation.segmentation.evaluate_segmentation` (mask IoU per class,
 of the whole hand, and per image) on a synthetic split in RHD's layout with a seed that neither
 training nor validation used (configs/segmentation/handsegnet_synth.yaml trains on 401 and
-validates on 402), generated once into ``--cache``. With the real frames beside the checkout
-(``../shared/data``), Zimmermann & Brox's pipeline runs end to end on them through the Predictor
-(``--finder segmentation``: the largest mask component per side, cropped, then the pose network)
-and is scored as ``handpose eval --finder segmentation`` scores it.
+validates on 402), generated once into ``--cache``. Its hands on the real dev frames, Zimmermann
+& Brox's pipeline end to end beside the other finders, are ``bench_finders.py``'s.
 
     .venv/bin/python benchmarks/bench_segmentation.py [--weights handsegnet] [--count 300] [--json out.json]
 
@@ -19,13 +17,12 @@ import argparse
 import json
 from pathlib import Path
 
-from handpose.evaluation.evaluate import evaluate_checkpoints, write_json
+from handpose.evaluation.evaluate import write_json
 from handpose.evaluation.segmentation import evaluate_segmentation
 from handpose.inference.weights import BUNDLED_WEIGHTS, load_estimator, resolve_weights
 from handpose.synth import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "data" / "real" / "uci_hand" / "annotations.json"
 #: The test split's seed: not the config's training (401) or validation (402) seed.
 TEST_SEED = 404
 
@@ -33,10 +30,8 @@ TEST_SEED = 404
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="handsegnet", help="bundled weights name, weights file or checkpoint")
-    parser.add_argument("--pose-weights", default="default", help="the pose weights of the real-frame pipeline")
     parser.add_argument("--count", type=int, default=300, help="synthetic test images (default 300)")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "cache", help="where the synthetic split goes")
-    parser.add_argument("--real", type=Path, default=REAL, help=f"the real frames' annotations (default: {REAL})")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     if args.weights in BUNDLED_WEIGHTS and not resolve_weights(args.weights).is_file():
@@ -48,19 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(folder, args.count, 256, TEST_SEED, format="rhd", split="test")
     spec = f"rhd:{folder}?split=evaluation&image_size=256&min_visible_joints=1"
     report: dict = {"synthetic_test": {"seed": TEST_SEED, "count": args.count, **evaluate_segmentation(segnet, spec)}}
-    if args.real.is_file():
-        reports = evaluate_checkpoints(
-            [args.pose_weights], f"coco:{args.real}", ROOT / "runs" / "eval" / "real_segmentation",
-            finder="segmentation", detector=args.weights,
-        )  # fmt: skip
-        real = next(iter(reports.values()))
-        report["real_dev_pipeline"] = {
-            "protocol": real["protocol"],
-            "image_pixels": {key: real["image_pixels"][key] for key in ("epe_mean", "epe_median", "missing_images")},
-            "auc_0_30": real["image_pixels"]["pck"][0]["auc"],
-        }
-    else:
-        print(f"real frames not scored: {args.real} is not there (the data beside the checkout)")
     print(json.dumps(report, indent=2))
     if args.json is not None:
         write_json(args.json, report)

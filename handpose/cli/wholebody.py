@@ -3,9 +3,9 @@
 PEOPLE.json holds COCO-style person annotations or results with body keypoints (COCO-17, or
 COCO-WholeBody's 133) from any tool; the images are found by file_name in IMAGE_OR_DIR (one image:
 only its people). Each person's hand boxes come from the forearms (or the hand keypoints or boxes
-the file already has), moved onto the hand detector's box where it finds a hand inside one (the
-bundled detector by default), and every hand of an image is estimated in one batch with the hand
-network.
+the file already has), moved onto the hand detector's box where it finds a hand inside one
+(``--detector``; by default the bundled detector, where one ships), and every hand of an image is
+estimated in one batch with the hand network.
 Writes DIR/<PEOPLE.json's name>: the same file with lefthand_kpts / righthand_kpts (21 x [x, y,
 score], flattened as COCO-WholeBody does), lefthand_box / righthand_box, lefthand_valid /
 righthand_valid, lefthand_orientation / righthand_orientation and where each box came from

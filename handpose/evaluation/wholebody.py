@@ -87,9 +87,9 @@ def evaluate_wholebody_sample(
     (module docstring). ``sample_dir``: the folder holding the file (its only ``.json``) and the
     images, or the file itself. ``out_dir`` keeps the stripped input (``input/``) and the stage's
     output; by default both go to a temporary folder. ``boxes``: "body" (the hands found from the
-    body keypoints) or "annotated" (the labelled hand boxes given); ``detect``: a hand detector that
-moves the boxes from the body onto the hands it finds inside them (:mod:`handpose.wholebody.run`).
-Returns a JSON-ready report."""
+    body keypoints) or "annotated" (the labelled hand boxes given); ``detect``: a hand detector
+    that moves the boxes from the body onto the hands it finds inside them
+    (:mod:`handpose.wholebody.run`). Returns a JSON-ready report."""
     if boxes not in BOX_SOURCES:
         raise ValueError(f"boxes must be one of {', '.join(BOX_SOURCES)}, got {boxes!r}")
     json_path = _annotation_file(Path(sample_dir))

@@ -118,11 +118,9 @@ class Predictor:
             detector = None
         elif detector is None:
             detector = FINDER_WEIGHTS[resolved]
-        if isinstance(detector, (str, Path)):  # HandSegNet has no ONNX export: it stays on torch
-            detector = _load(detector, device, backend if resolved == "detector" else "torch")
-        self.detector = detector
-        if self.detector is not None and not hasattr(self.detector, "detect"):
-            raise ValueError(f"{detector}: not a hand detector (its estimator is {self.detector.name!r})")
+        # HandSegNet has no ONNX export: it stays on torch.
+        finder_backend = backend if resolved == "detector" else "torch"
+        self.detector = None if detector is None else load_hand_finder(detector, device, finder_backend)
         if fov_degrees is not None and focal_px is not None:
             raise ValueError("give a field of view or a focal length, not both")
         self.fov_degrees, self.focal_px, self.hand_size_mm = fov_degrees, focal_px, hand_size_mm
@@ -144,9 +142,8 @@ class Predictor:
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
         if boxes is None and self.detector is not None:
             found = self.detector.detect([pixels])[0]
-            crops = [box_around(hand.box, self.estimator.crop.padding) for hand in found]
-            sides = [(hand.side, hand.side_score) for hand in found]
-            hands = self._both_orientations(pixels, crops, "boxes", sides) if found else []
+            hints = [(hand.side, hand.side_score) for hand in found]
+            hands = self._in_boxes(pixels, [hand.box for hand in found], None, hints) if found else []
             # The side and its confidence: the finder's or the network's, whichever is surer.
             hands = [
                 replace(hand.with_pose(prediction), hand_side=prediction.hand_side, hand_score=prediction.hand_score)
@@ -209,12 +206,18 @@ class Predictor:
         return self._both_orientations(image, [tight], "whole_image")
 
     def _in_boxes(
-        self, image: np.ndarray, boxes: list[np.ndarray], sides: Sequence[HandSide | None] | None
+        self,
+        image: np.ndarray,
+        boxes: list[np.ndarray],
+        sides: Sequence[HandSide | None] | None,
+        hints: Sequence[tuple[HandSide | None, float]] | None = None,
     ) -> list[HandPrediction]:
+        """One crop per box: the side given (``sides``), or decided by :meth:`_both_orientations`
+        with a finder's ``hints``."""
         crop = self.estimator.crop
         crops = [box_around(box, crop.padding) for box in boxes]
         if sides is None:
-            return self._both_orientations(image, crops, "boxes")
+            return self._both_orientations(image, crops, "boxes", hints)
         flips = [crop.flip_to_right and side == "left" for side in sides]
         found = self._estimate(image, [replace(c, flip=f) for c, f in zip(crops, flips)], "boxes")
         return [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
@@ -245,6 +248,18 @@ class Predictor:
                 best, share = (as_is if as_is.hand_side == side else mirrored), side_score
             chosen.append(replace(best, hand_score=share))
         return chosen
+
+
+def load_hand_finder(
+    finder: str | Path | Estimator | OnnxEstimator, device: str | torch.device = "cpu", backend: str = "torch"
+) -> Estimator | OnnxEstimator:
+    """A hand finder's estimator (the hand detector or HandSegNet), loaded on ``backend`` where
+    ``finder`` names weights (a bundled name, weights file, checkpoint or ONNX file); a ValueError
+    where it finds no hands (has no ``detect``)."""
+    estimator = _load(finder, device, backend) if isinstance(finder, (str, Path)) else finder
+    if not hasattr(estimator, "detect"):
+        raise ValueError(f"{finder}: not a hand detector (its estimator is {estimator.name!r})")
+    return estimator
 
 
 def _resolve_finder(finder: str, detector: str | Path | Estimator | None) -> str:

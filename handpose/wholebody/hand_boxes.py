@@ -99,13 +99,13 @@ def load_detector(choice: str = "auto", device: str = "cpu") -> Detector | None:
     """The hand detector that refines the boxes from the body: ``auto``, the bundled ``detector``
     weights where they are there (else none); ``none``; or a weights name or file of the hand
     detector or HandSegNet (anything whose estimator finds hands with ``detect(images)``)."""
-    from handpose.inference.weights import load_estimator, resolve_weights
+    from handpose.inference.predictor import FINDER_WEIGHTS, load_hand_finder
+    from handpose.inference.weights import resolve_weights
 
-    if choice == "none" or (choice == "auto" and not resolve_weights("detector").is_file()):
+    bundled = FINDER_WEIGHTS["detector"]
+    if choice == "none" or (choice == "auto" and not resolve_weights(bundled).is_file()):
         return None
-    estimator = load_estimator("detector" if choice == "auto" else choice, device)
-    if not hasattr(estimator, "detect"):
-        raise ValueError(f"{choice}: not a hand detector (its estimator is {estimator.name!r})")
+    estimator = load_hand_finder(bundled if choice == "auto" else choice, device)
     return lambda image: [(hand.box, hand.side, hand.score) for hand in estimator.detect([image])[0]]
 
 
