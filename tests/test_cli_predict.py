@@ -67,7 +67,8 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(weights, tmp_path)
         writer.write(np.full((80, 96, 3), 40 * i, dtype=np.uint8))
     writer.release()
     out = tmp_path / "out"
-    assert main(["predict", str(video), "--weights", str(weights), "--out", str(out), "--save-overlays", "--no-track"]) == 0
+    assert main(["predict", str(video), "--weights", str(weights), "--out", str(out), "--save-overlays", "--no-track",
+                 "--finder", "whole_image"]) == 0
     records = json.loads((out / "predictions.json").read_text())
     assert [r["frame"] for r in records] == [0, 1, 2, 3, 4] and {r["file_name"] for r in records} == {"clip.mp4"}
     capture = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
@@ -76,7 +77,8 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(weights, tmp_path)
     # Tracked (the default for videos): an untrained network's hands fall below the tracker's
     # pose score, so it reports none, but every frame is read and the overlay video is whole.
     tracked = tmp_path / "tracked"
-    assert main(["predict", str(video), "--weights", str(weights), "--out", str(tracked), "--save-overlays"]) == 0
+    assert main(["predict", str(video), "--weights", str(weights), "--out", str(tracked), "--save-overlays",
+                 "--finder", "whole_image"]) == 0
     assert all("track_id" in r for r in json.loads((tracked / "predictions.json").read_text()))
     capture = cv2.VideoCapture(str(tracked / "clip_overlay.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
@@ -147,7 +149,7 @@ def test_the_onnx_backend_gives_the_torch_keypoints(weights, photos, tmp_path):
     pytest.importorskip("onnxruntime")
     for backend in ("torch", "onnx"):
         assert main(["predict", str(photos / "a.jpg"), "--weights", str(weights), "--backend", backend,
-                     "--out", str(tmp_path / backend)]) == 0
+                     "--finder", "whole_image", "--out", str(tmp_path / backend)]) == 0
     torch_record, onnx_record = (json.loads((tmp_path / b / "predictions.json").read_text())[0] for b in ("torch", "onnx"))
     difference = np.abs(np.array(torch_record["keypoints"])[:, :2] - np.array(onnx_record["keypoints"])[:, :2])
     assert difference.max() < 0.5 and torch_record["hand_type"] == onnx_record["hand_type"]

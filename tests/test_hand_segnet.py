@@ -316,7 +316,7 @@ def test_the_predictor_runs_the_pose_estimator_in_the_hands_segmentation_finds(t
     rng = np.random.default_rng(4)
     truth = np.array([IMAGE_WIDTH / 2, IMAGE_HEIGHT / 2]) + rng.uniform(-30, 30, (NUM_JOINTS, 2))
     for detector in (segnet, save_weights(segnet, tmp_path / "segnet.pt")):
-        predictor = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=detector)
+        predictor = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=detector, finder="segmentation")
         (found,) = predictor(coordinate_image(0))
         assert found.finder == FINDER and found.hand_side == "right" and found.hand_score > 0.99
         assert found.mask.shape == (IMAGE_HEIGHT, IMAGE_WIDTH) and found.mask.all()

@@ -130,10 +130,14 @@ def test_a_detector_gives_every_hand_its_box_and_its_side_where_surer_than_the_n
             return [[HandBox(keypoint_box(truth), 0.9, "left", self.side_score)] for _ in images]
 
     # The fake network is as sure of either orientation (a share of 0.5): a surer detector's side wins.
-    (found,) = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector(0.8))(coordinate_image(0))
+    (found,) = Predictor(
+        estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector(0.8), finder="detector"
+    )(coordinate_image(0))
     assert found.finder == "detector" and found.hand_side == "left" and found.hand_score == 0.8
     assert np.abs(found.keypoints - truth).max() < 0.1
-    (unsure,) = Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector(0.5))(coordinate_image(0))
+    (unsure,) = Predictor(
+        estimator=GeometryReadingEstimator(truth[None]), detector=FakeDetector(0.5), finder="detector"
+    )(coordinate_image(0))
     assert unsure.hand_side == "right" and unsure.hand_score == pytest.approx(0.5)  # the network's pick
     with pytest.raises(ValueError, match="not a hand detector"):
         Predictor(estimator=GeometryReadingEstimator(truth[None]), detector=GeometryReadingEstimator(truth[None]))
@@ -165,3 +169,24 @@ def test_the_finder_is_the_detector_where_its_weights_are_there_else_the_whole_i
     assert given(coordinate_image(0)) == []
     with pytest.raises(ValueError, match="unknown finder"):
         predictor_for(truth, finder="palm")
+
+
+def test_auto_reads_the_whole_image_as_a_close_up_first_and_asks_the_detector_where_unsure(monkeypatch):
+    import handpose.inference.predictor as predictor_module
+    from handpose.estimators.hand_detector import HandBox
+
+    truth = hand_keypoints(6)
+    elsewhere = truth * 0.3 + 5.0  # a smaller hand in the top-left corner
+
+    class OneHand:
+        name = "one_hand"
+
+        def detect(self, images):
+            return [[HandBox(keypoint_box(elsewhere), 0.9, "right", 0.5)] for _ in images]
+
+    given = predictor_for(truth, finder="auto", detector=OneHand())
+    (close_up,) = given(coordinate_image(0))
+    assert close_up.finder == "whole_image"  # sure enough: the detector's hand is not asked for
+    monkeypatch.setattr(predictor_module, "CLOSE_UP_MIN_SCORE", close_up.score + 0.01)
+    (detected,) = given(coordinate_image(0))
+    assert detected.finder == "detector"

@@ -7,7 +7,7 @@ pixels. Where the hands come from (each prediction's ``finder`` says which):
 - otherwise the ``finder`` (:data:`FINDERS`):
 
   - ``detector``: every hand the hand detector finds (the ``detector`` weights where they are
-    bundled; none ships today, docs/model_card.md says why; or those ``detector`` names);
+    bundled, or those ``detector`` names);
   - ``segmentation``: HandSegNet's hands, the largest mask component per side, as Zimmermann &
     Brox crop them (the bundled ``handsegnet`` weights unless ``detector`` names others);
 
@@ -16,11 +16,12 @@ pixels. Where the hands come from (each prediction's ``finder`` says which):
   - ``whole_image``: the whole image as one hand crop (a close-up photo, a webcam frame), refined
     by a second pass on the box of the first pass's keypoints, so the hand ends up framed as in
     training;
-  - ``auto`` (the default): ``detector`` where its weights are there (bundled or given), else
-    ``whole_image``; with the detector, an image in which it finds no hand is taken as a close-up
-    (``whole_image``), and that hand kept where its pose score reaches
-    :data:`CLOSE_UP_MIN_SCORE`. A detector trained on synthetic scenes is least sure of a hand that
-    fills a real frame, which is just where the whole image is the right crop.
+  - ``auto`` (the default): the whole image read as a close-up first, and its hand kept where its
+    pose score reaches :data:`CLOSE_UP_MIN_SCORE`; below that, the detector's hands (its
+    weights bundled or given; without a detector, ``auto`` is ``whole_image``). A webcam frame or
+    a close-up photo is the whole image's case, where a detector trained on synthetic scenes crops
+    worse; a scene of small or several hands gives the close-up a low pose score, and the detector
+    finds them.
 
 The pose networks see right hands only (left ones are mirrored in training). Where no one says
 which side a hand is, each crop (both passes of the whole-image finder) is run both as it is and
@@ -74,12 +75,12 @@ BACKENDS = ("torch", "onnx")
 #: weights each image-level finder loads unless others are given.
 FINDERS = ("auto", "detector", "segmentation", "whole_image")
 FINDER_WEIGHTS = {"detector": "detector", "segmentation": "handsegnet"}
-#: ``auto``'s close-up fallback keeps the whole image's hand from this pose score (the mean of the
-#: 21 heatmap peaks) up. Chosen on subject 001 of the real dev frames, all close-ups of one hand:
-#: with the bundled ``default`` weights the whole image reaches 0.42 in 99% of its 478 frames
-#: (reported on subject 040: 97.4% of 466). In images without a hand where the detector of
-#: docs/model_card.md found none, the close-up was kept in 16 of 87 synthetic scenes and 1 of 9 photos.
-CLOSE_UP_MIN_SCORE = 0.42
+#: ``auto`` keeps the whole image's hand, read as a close-up, from this pose score (the mean of the
+#: 21 heatmap peaks) up, and asks the detector below it. Chosen on subject 001 of the real dev
+#: frames, all close-ups of one hand, whose lowest close-up score is 0.33 with the bundled
+#: ``default`` weights: every rule that let the detector choose any of its crops scored below the
+#: whole image there (docs/model_card.md). Reported on subject 040: its lowest is 0.32.
+CLOSE_UP_MIN_SCORE = 0.3
 
 
 class Predictor:
@@ -141,16 +142,11 @@ class Predictor:
         """
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
         if boxes is None and self.detector is not None:
-            found = self.detector.detect([pixels])[0]
-            hints = [(hand.side, hand.side_score) for hand in found]
-            hands = self._in_boxes(pixels, [hand.box for hand in found], None, hints) if found else []
-            # The side and its confidence: the finder's or the network's, whichever is surer.
-            hands = [
-                replace(hand.with_pose(prediction), hand_side=prediction.hand_side, hand_score=prediction.hand_score)
-                for hand, prediction in zip(found, hands)
-            ]
-            if not hands and self.finder == "auto":
-                hands = [hand for hand in self._whole_image(pixels) if hand.score >= CLOSE_UP_MIN_SCORE]
+            close_up = self._whole_image(pixels)[0] if self.finder == "auto" else None
+            if close_up is not None and close_up.score >= CLOSE_UP_MIN_SCORE:
+                hands = [close_up]
+            else:
+                hands = self._detected(pixels)
         elif boxes is None:
             hands = self._whole_image(pixels)
         else:
@@ -159,6 +155,19 @@ class Predictor:
             hands = self._in_boxes(pixels, [np.asarray(b, dtype=np.float64) for b in boxes], sides)
         camera = self._intrinsics(pixels.shape[1], pixels.shape[0]) if K is None else np.asarray(K, dtype=np.float64)
         return hands if camera is None else [self._placed(hand, camera) for hand in hands]
+
+    def _detected(self, image: np.ndarray) -> list[HandPrediction]:
+        """Every hand the detector finds, with its pose; the side and its confidence the finder's
+        or the network's, whichever is surer."""
+        found = self.detector.detect([image])[0]
+        if not found:
+            return []
+        hints = [(hand.side, hand.side_score) for hand in found]
+        poses = self._in_boxes(image, [hand.box for hand in found], None, hints)
+        return [
+            replace(hand.with_pose(pose), hand_side=pose.hand_side, hand_score=pose.hand_score)
+            for hand, pose in zip(found, poses)
+        ]
 
     def _intrinsics(self, width: int, height: int) -> np.ndarray | None:
         if self.fov_degrees is not None:
@@ -236,7 +245,10 @@ class Predictor:
         hints = hints if hints is not None else [(None, 0.0)] * len(crops)
         if not self.estimator.crop.flip_to_right:  # a network of both hands: the finder's side, if any
             found = self._estimate(image, crops, finder)
-            return [p if side is None else replace(p, hand_side=side, hand_score=score) for p, (side, score) in zip(found, hints)]
+            return [
+                p if side is None else replace(p, hand_side=side, hand_score=score)
+                for p, (side, score) in zip(found, hints)
+            ]
         both = [replace(c, flip=flip) for c in crops for flip in (False, True)]
         found = self._estimate(image, both, finder)
         chosen = []
@@ -268,7 +280,9 @@ def _resolve_finder(finder: str, detector: str | Path | Estimator | None) -> str
         raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
     if finder != "auto":
         return finder
-    return "detector" if detector is not None or resolve_weights(FINDER_WEIGHTS["detector"]).is_file() else "whole_image"
+    return (
+        "detector" if detector is not None or resolve_weights(FINDER_WEIGHTS["detector"]).is_file() else "whole_image"
+    )
 
 
 def _load(weights: str | Path, device: str | torch.device, backend: str) -> Estimator | OnnxEstimator:
