@@ -9,8 +9,8 @@ boxes are the annotations' (keypoints and hand pixels). The real dev frames have
 their true box is that of the labelled keypoints (``gt_boxes="keypoints"``).
 
 Images without a hand, through the whole default pipeline (``handpose predict``'s finder ``auto``:
-this detector, and the whole image as a close-up where it finds nothing, kept from the pose score
-:data:`~handpose.inference.predictor.CLOSE_UP_MIN_SCORE`): the synthetic split's hand-less scenes
+the whole image as a close-up where its pose score reaches
+:data:`~handpose.inference.predictor.CLOSE_UP_MIN_SCORE`, else this detector): the synthetic split's hand-less scenes
 and scikit-image's bundled photos that show no person; how many of them get a hand, and from which
 finder (``--pose-weights``, the bundled default by default).
 

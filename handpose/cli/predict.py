@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--finder", choices=FINDERS, default="auto",
         help="where hands come from without --boxes: the hand detector, HandSegNet's segmentation, or "
-        "the whole image as one hand (auto, the default: the detector where its weights are there)",
+        "the whole image as one hand (auto, the default: the whole image where the pose network is sure "
+        "of its hand, else the detector; choose detector for photos of several or small hands)",
     )
     parser.add_argument("--detector", metavar="WEIGHTS", help="the detector or segmentation finder's weights instead of the bundled ones")
     parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
