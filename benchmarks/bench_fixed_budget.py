@@ -32,12 +32,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from bench_train_precision import BATCH, crops_per_second, synthetic_batch  # this folder's sibling
 
 from handpose.data.readers import read_dataset
-from handpose.evaluation.evaluate import score_predictions, write_json
+from handpose.evaluation.evaluate import score_predictions, subject_masks, write_json
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
 from handpose.inference.weights import load_estimator
@@ -121,9 +120,7 @@ def score(checkpoint: Path) -> dict:
     if REAL.is_file():
         samples = read_dataset("coco", REAL).samples
         keypoints, _, _ = predict_whole_images(estimator, samples, "whole_image", progress=False)
-        subjects = np.array([str(sample.extras.get("subject")) for sample in samples])
-        for subject in [*sorted(set(subjects)), "all"]:
-            chosen = np.ones(len(samples), bool) if subject == "all" else subjects == subject
+        for subject, chosen in subject_masks(samples).items():
             real = score_predictions([s for s, c in zip(samples, chosen) if c], keypoints[chosen])["image_pixels"]
             figures[f"real_{subject}"] = {"auc_0_30": real["pck"][0]["auc"], "epe_mean": real["epe_mean"]}
     return figures
@@ -137,7 +134,7 @@ def scored(folder: Path, suite: str) -> dict[str, dict]:
 
 def table(results: dict[str, dict]) -> str:
     """The suite's markdown table, one row a run, the real columns where measured."""
-    columns = [key for key in next(iter(results.values()))["figures"]]
+    columns = list(next(iter(results.values()))["figures"])
     lines = [
         "| run | train min | crops/s | " + " | ".join(f"{c}: AUC / EPE" for c in columns) + " |",
         "|---|---|---|" + "---|" * len(columns),

@@ -14,7 +14,7 @@ import torch
 from handpose.cli.main import main
 from handpose.data.spec import parse_data_spec
 from handpose.estimators import HeatmapEstimator
-from handpose.evaluation.evaluate import evaluate_checkpoints, model_names, score_predictions
+from handpose.evaluation.evaluate import evaluate_checkpoints, model_names, score_predictions, subject_masks
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.geometry.crop import box_around
 from handpose.inference.weights import CHECKPOINT_PREFIX, ESTIMATOR_SPEC_KEY, save_weights
@@ -45,6 +45,14 @@ def hand(index: int, side: str = "right", image_id: int | None = None, scale: fl
 
 
 # --- scoring -------------------------------------------------------------------------------------
+
+
+def test_subject_masks_split_the_samples_by_subject_in_order_then_all():
+    samples = [replace(hand(i), extras={"subject": subject}) for i, subject in enumerate(("040", "001", "040"))]
+    masks = subject_masks(samples)
+    assert list(masks) == ["001", "040", "all"]
+    assert masks["001"].tolist() == [False, True, False] and masks["040"].tolist() == [True, False, True]
+    assert masks["all"].tolist() == [True, True, True]
 
 
 def test_errors_are_reported_in_image_pixels_and_in_normalised_crop_pixels():

@@ -190,6 +190,16 @@ def score_predictions(samples: Sequence[HandSample], keypoints: np.ndarray, norm
     }
 
 
+def subject_masks(samples: Sequence[HandSample]) -> dict[str, np.ndarray]:
+    """Which samples are each subject's (the reader's ``subject`` extra), subjects in sorted order,
+    then "all": design choices on the real dev frames are made on one subject and reported on the
+    other, so their benchmarks score each apart."""
+    names = [str(sample.extras.get("subject")) for sample in samples]
+    subjects = np.array(names)
+    masks = {subject: subjects == subject for subject in sorted(set(names))}
+    return {**masks, "all": np.ones(len(samples), bool)}
+
+
 def comparison_tables(reports: dict[str, dict]) -> str:
     """Markdown: one table per pixel space, one row per model."""
     norm_size = next(iter(reports.values()))["crop_pixels"]["norm_size"]
