@@ -59,6 +59,9 @@ ABLATIONS: dict[str, list[str]] = {
     "random_erasing": ["augment.random_erasing_probability=0.5"],
     "close_crops": ["augment.scale_range=[0.65,1.1]"],  # hands that fill, even overflow, the crop
     "blur_noise": ["augment.blur_probability=0.5", "augment.blur_sigma=[0.5,2.5]", "augment.noise_std=8.0"],
+    "input_160": ["codec.input_size=160"],  # finer crops and 40x40 heatmaps: 1.56x the pixels per crop
+    "input_160_seed8": ["codec.input_size=160", "seed=8"],  # its noise, as baseline_seed8 is the baseline's
+    "input_192": ["codec.input_size=192"],  # 48x48 heatmaps: 2.25x the pixels per crop
 }
 
 #: Shared by every backbone run: the ablation's data, from scratch, no early stop.

@@ -8,7 +8,7 @@ import pytest
 from test_bone_vectors import hand_3d_sample
 
 from handpose.estimators import CropSpec, Estimator
-from handpose.evaluation.eval_3d import evaluate_3d_predictions, evaluate_3d_topdown
+from handpose.evaluation.eval_3d import anchor_on_2d, evaluate_3d_predictions, evaluate_3d_topdown
 from handpose.metrics.alignment import root_relative
 from handpose.structures import HandPrediction
 
@@ -74,3 +74,18 @@ def test_predictions_without_3d_are_refused():
         evaluate_3d_predictions([replace(truth(sample), keypoints_3d=None)], [sample])
     with pytest.raises(ValueError, match="3D keypoints"):
         evaluate_3d_topdown(TruthEstimator([]), [replace(sample, keypoints_3d=None)])
+
+
+def test_top_down_3d_is_scored_re_anchored_on_the_predicted_2d_where_the_sample_has_k():
+    """A shape turned about the optical axis (depths right, in-plane rotation wrong) scores as the
+    truth once anchored on its 2D; without K it is scored as predicted."""
+    sample = hand_3d_sample(2)
+    c, s = np.cos(np.radians(35.0)), np.sin(np.radians(35.0))
+    turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    turned = replace(truth(sample), keypoints_3d=root_relative(sample.keypoints_3d) @ turn.T)
+    anchored, unanchored = anchor_on_2d([turned, turned], [sample, replace(sample, K=None)])
+    expected = root_relative(sample.keypoints_3d)
+    assert np.abs(anchored.keypoints_3d - expected).max() < 1e-3  # mm; the 2D labels carry rounding
+    assert unanchored is turned
+    assert evaluate_3d_predictions([anchored], [sample])["summary"]["scale_aligned_mean_mm"] < 1e-3
+    assert evaluate_3d_predictions([turned], [sample])["summary"]["scale_aligned_mean_mm"] > 10.0

@@ -175,3 +175,26 @@ def test_video_writer_without_frames_makes_no_file(tmp_path):
     assert os.listdir(tmp_path) == []
     with pytest.raises(ValueError, match="frame rate"):
         OverlayVideoWriter(tmp_path / "bad.mp4", 0.0, (64, 48))
+
+
+def test_a_hand_with_3d_gets_a_turned_view_in_the_top_right_corner_that_shows_its_depth():
+    from dataclasses import replace
+
+    from handpose.viz.skeleton_3d_view import PANEL_SHARE
+
+    image = np.full((256, 256, 3), BACKGROUND, np.uint8)
+    flat = _hand(centre=(90.0, 170.0), size=60.0)
+    points = np.concatenate([flat.keypoints - flat.keypoints[0], np.zeros((21, 1))], axis=1)
+    without = draw_predictions(image, [flat])
+    assert not _changed(image, without)[:64, 192:].any()  # no 3D, no panel
+    views = []
+    for depth in (0.0, 40.0):  # the same hand, its fingers flat or pointing away from the camera
+        shaped = points.copy()
+        shaped[[4, 8, 12, 16, 20], 2] = depth
+        views.append(draw_predictions(image, [replace(flat, keypoints_3d=shaped)]))
+    panel = round(PANEL_SHARE * 256)
+    changed = _changed(without, views[0])
+    rows, columns = np.nonzero(changed)
+    assert rows.max() < panel + 8 and columns.min() > 256 - panel - 8  # only the corner panel changes
+    assert np.all(views[0][rows.min(), columns.min():columns.max() + 1] == (255, 190, 0))  # framed in the side's colour
+    assert _changed(views[0], views[1]).any()  # depth alone changes the view

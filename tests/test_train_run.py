@@ -281,17 +281,22 @@ def test_init_from_refuses_a_checkpoint_of_another_network(trained, tmp_path):
         train(missing)
 
 
-def test_init_from_starts_a_new_head_on_a_trained_network(trained, tmp_path):
+def test_init_from_starts_a_new_head_on_a_trained_network_and_a_2d_run_leaves_it_behind(trained, tmp_path):
+    """2D -> 3D: the 3D head starts fresh on the trained network; 3D -> 2D: the network is taken
+    and the 3D head left behind."""
     config, first = trained
-    config = apply_overrides(config, [
+    bones = apply_overrides(config, [
         f"output_dir={tmp_path / 'bones'}", f"init_from={first.best_checkpoint}", "optimizer.lr=0.0",
         "estimator.name=heatmap_bones_3d",
     ])
-    result = train(config)
-    expected = load_estimator(first.best_checkpoint).state_dict()
-    actual = result.estimator.state_dict()
-    new = sorted(set(actual) - set(expected))
-    assert new and all(not name.startswith("network.") for name in new)
-    for name in expected:
-        if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
-            torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    with_3d = train(bones)
+    back_to_2d = train(apply_overrides(config, [
+        f"output_dir={tmp_path / 'back'}", f"init_from={with_3d.best_checkpoint}", "optimizer.lr=0.0",
+    ]))
+    for source, result in ((first.best_checkpoint, with_3d), (with_3d.best_checkpoint, back_to_2d)):
+        expected = load_estimator(source).state_dict()
+        actual = result.estimator.state_dict()
+        assert {name.split(".")[0] for name in set(actual) ^ set(expected)} == {"bone_head"}
+        for name in set(actual) & set(expected):
+            if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)

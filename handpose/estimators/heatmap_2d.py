@@ -58,6 +58,23 @@ class HeatmapEstimator(Estimator):
         self.intermediate = bool(loss_settings["intermediate"])
         self.network = self._build_network(dict(network), self.crop.input_size)
         self.codec = self._build_codec(codec_settings)
+        self.network_frozen = False
+
+    def freeze_network(self) -> None:
+        """Keep the heatmap network as loaded (``init_from``) while a head added on it learns: no
+        gradients, and eval mode for good, since its batch-norm statistics are part of what was
+        loaded and batch statistics would move its maps. Set now, not only in :meth:`train`:
+        Lightning restores each submodule's mode as it found it before validation."""
+        self.network_frozen = True
+        self.network.requires_grad_(False)
+        self.network.eval()
+
+    def train(self, mode: bool = True) -> HeatmapEstimator:
+        """As :meth:`torch.nn.Module.train`, but a frozen network stays in eval mode."""
+        super().train(mode)
+        if self.network_frozen:
+            self.network.eval()
+        return self
 
     def network_kwargs(self) -> dict[str, tuple[Any, str]]:
         """Network keyword arguments that follow from the estimator's own settings, each with the

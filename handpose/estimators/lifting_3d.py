@@ -101,24 +101,12 @@ class Lifting3DEstimator(HeatmapEstimator):
         )
         self.canonical_codec = Canonical3DCodec()
         self.hand_size_mm = mean_hand_size() if settings["hand_size_mm"] is None else float(settings["hand_size_mm"])
-        self.freeze_2d = bool(settings["freeze_2d"])
-        if self.freeze_2d:
-            self.network.requires_grad_(False)
-            # Now, not only in train(): Lightning restores each submodule's mode as it found it
-            # before validation, and a frozen network must be found in eval mode.
-            self.network.eval()
+        if settings["freeze_2d"]:
+            self.freeze_network()
 
     @property
     def targets(self) -> dict[str, TargetCodec]:
         return {"heatmaps": self.codec, "canonical": self.canonical_codec}  # type: ignore[dict-item]  # encodes crops
-
-    def train(self, mode: bool = True) -> Lifting3DEstimator:
-        """As :meth:`torch.nn.Module.train`, but a frozen 2D network stays in eval mode: its
-        batch-norm statistics are part of what was loaded, and batch statistics would move its maps."""
-        super().train(mode)
-        if self.freeze_2d:
-            self.network.eval()
-        return self
 
     def lift(self, score_maps: torch.Tensor, right: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """PosePrior's and ViewPoint's outputs ("canonical", "axis_angle", "rotation") for score
@@ -137,7 +125,7 @@ class Lifting3DEstimator(HeatmapEstimator):
         return {"heatmaps": maps, **self.lift(maps, batch["targets"]["canonical"]["right"])}
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_2d):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.network_frozen):
             outputs = self.network(images)
         heatmaps = outputs["heatmaps"]
         return {**outputs, **self.lift(heatmaps.detach() if self.lifting["detach_predicted"] else heatmaps)}

@@ -9,6 +9,9 @@ root-relative 3D is also placed in the camera frame by :func:`~handpose.geometry
 once from the ground-truth 2D (the error of the 3D shape and the assumed size alone). A fit that
 fails (the keypoints no placement explains) counts as a missing prediction.
 
+Top-down predictions are scored as ``handpose predict`` returns them: the network's 3D shape
+re-anchored on its predicted 2D keypoints (:func:`anchor_on_2d`), where the sample has K.
+
 Every figure comes from :func:`handpose.metrics.evaluate_3d`, with its ranges stated beside it.
 """
 
@@ -21,6 +24,7 @@ import numpy as np
 from handpose.data.augment import evaluation_crop_box
 from handpose.estimators import Estimator
 from handpose.geometry.fit_3d import fit_camera_frame
+from handpose.geometry.lift_25d import anchor_prediction
 from handpose.inference.crops import estimate_in_boxes
 from handpose.metrics import PCK_RANGE_3D_FULL_MM, PCK_RANGE_3D_MM, evaluate_3d
 from handpose.metrics.alignment import root_relative
@@ -42,7 +46,15 @@ def evaluate_3d_topdown(
     predictions = estimate_in_boxes(
         estimator, lambda i: with_3d[i].load_image(), boxes, finder="boxes", batch_size=batch_size, progress=progress
     )
-    return {**evaluate_3d_predictions(predictions, with_3d), "skipped_without_3d": len(samples) - len(with_3d)}
+    anchored = anchor_on_2d(predictions, with_3d)
+    return {**evaluate_3d_predictions(anchored, with_3d), "skipped_without_3d": len(samples) - len(with_3d)}
+
+
+def anchor_on_2d(predictions: Sequence[HandPrediction], samples: Sequence[HandSample]) -> list[HandPrediction]:
+    """The predictions as ``handpose predict`` gives them: each 3D shape re-anchored on its own
+    predicted 2D keypoints with its sample's K (:func:`~handpose.geometry.lift_25d.anchor_prediction`);
+    as they are where the sample has no K."""
+    return [hand if sample.K is None else anchor_prediction(hand, sample.K) for hand, sample in zip(predictions, samples)]
 
 
 def evaluate_3d_predictions(predictions: Sequence[HandPrediction], samples: Sequence[HandSample]) -> dict:
@@ -92,6 +104,7 @@ def _summary(relative: dict, camera: dict) -> dict[str, float | None]:
     scale, procrustes = relative["alignments"]["scale"], relative["alignments"]["procrustes"]
     summary = {
         "scale_aligned_mean_mm": scale["epe_mean"],
+        "scale_aligned_median_mm": scale["epe_median"],
         "scale_aligned_auc_20_50_mm": _auc(scale, PCK_RANGE_3D_MM),
         "scale_aligned_auc_0_50_mm": _auc(scale, PCK_RANGE_3D_FULL_MM),
         "pa_mpjpe_mm": procrustes["epe_mean"],

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from handpose.data.spec import DataSpec, parse_data_spec
-from handpose.evaluation.eval_3d import evaluate_3d_predictions
+from handpose.evaluation.eval_3d import anchor_on_2d, evaluate_3d_predictions
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
@@ -164,7 +164,8 @@ def predict_source(
         "seconds_per_image": seconds / len(samples),
     }
     if with_3d:  # a 3D estimator on a set with 3D labels: its 3D report rides along
-        report = evaluate_3d_predictions([predictions.hands[i] for i in with_3d], [samples[i] for i in with_3d])
+        labelled = [samples[i] for i in with_3d]
+        report = evaluate_3d_predictions(anchor_on_2d([predictions.hands[i] for i in with_3d], labelled), labelled)
         protocol["3d"] = {"num_hands": report["num_hands"], **report["summary"]}
     return predictions.keypoints, predictions.scores, protocol
 

@@ -39,13 +39,17 @@ from handpose.geometry.flip import (
     opposite_side,
     to_right_hand,
 )
+from handpose.geometry.lift_25d import ASSUMED_FOV_DEGREES, anchor_prediction, anchor_to_2d, lift_25d
 
 __all__ = [
+    "ASSUMED_FOV_DEGREES",
     "CANONICAL_SIDE",
+    "MIRROR_3D",
     "CameraFit",
     "CanonicalPose",
     "CropBox",
-    "MIRROR_3D",
+    "anchor_prediction",
+    "anchor_to_2d",
     "apply_affine",
     "backproject",
     "bone_directions",
@@ -65,6 +69,7 @@ __all__ = [
     "intrinsics_from_fov",
     "invert_affine",
     "keypoints_from_bone_directions",
+    "lift_25d",
     "mean_bone_lengths",
     "mean_hand_size",
     "mean_right_hand",

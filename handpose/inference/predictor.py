@@ -35,9 +35,12 @@ the crop's warp would shrink it more than :data:`MAX_WARP_SHRINK` times: then fr
 image downscaled with area averaging, so that a 4000-pixel photo is not aliased by a 128-pixel
 crop. Keypoints always come back in the original image's pixels.
 
-An estimator that predicts 3D gives root-relative ``keypoints_3d`` in mm. Where the camera is known
-(``K``, or a field of view or focal length for a photo) each hand is also placed in the camera
-frame (``keypoints_3d_camera``): the root depth and position for which the predicted 3D shape,
+An estimator that predicts 3D gives root-relative ``keypoints_3d`` in mm: the network's 3D shape
+re-anchored on its 2D keypoints (its depths relative to the wrist kept, each joint put on its
+keypoint's ray; :func:`handpose.geometry.lift_25d.anchor_prediction`), with the image's camera
+where known, else a field of view of :data:`~handpose.geometry.lift_25d.ASSUMED_FOV_DEGREES`.
+Where the camera is known (``K``, or a field of view or focal length for a photo) each hand is
+also placed in the camera frame (``keypoints_3d_camera``): the root depth and position for which the predicted 3D shape,
 at the mean hand's size (or ``hand_size_mm``), projects onto the predicted 2D keypoints
 (:func:`handpose.geometry.fit_3d.fit_camera_frame`).
 """
@@ -57,6 +60,7 @@ import torch
 from handpose.estimators import Estimator
 from handpose.geometry.crop import CropBox, box_around
 from handpose.geometry.fit_3d import fit_camera_frame, intrinsics_from_focal, intrinsics_from_fov, mean_hand_size
+from handpose.geometry.lift_25d import ASSUMED_FOV_DEGREES, anchor_prediction
 from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.sources import load_image
 from handpose.inference.weights import load_estimator, resolve_weights
@@ -155,6 +159,8 @@ class Predictor:
                 raise ValueError(f"got {len(sides)} sides for {len(boxes)} boxes; give one per box or none")
             hands = self._in_boxes(pixels, [np.asarray(b, dtype=np.float64) for b in boxes], sides)
         camera = self._intrinsics(pixels.shape[1], pixels.shape[0]) if K is None else np.asarray(K, dtype=np.float64)
+        assumed = intrinsics_from_fov(pixels.shape[1], pixels.shape[0], ASSUMED_FOV_DEGREES) if camera is None else camera
+        hands = [anchor_prediction(hand, assumed, self.hand_size_mm) for hand in hands]
         return hands if camera is None else [self._placed(hand, camera) for hand in hands]
 
     def _detected(self, image: np.ndarray) -> list[HandPrediction]:

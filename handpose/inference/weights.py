@@ -39,8 +39,7 @@ CHECKPOINT_PREFIX = "estimator."
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: Names :func:`load_estimator` accepts for the weights shipped with the package.
 BUNDLED_WEIGHTS = {
-    "default": WEIGHTS_DIR / "hand2d_default.pt",
-    "hand3d": WEIGHTS_DIR / "hand3d_default.pt",
+    "default": WEIGHTS_DIR / "hand_default.pt",  # 2D keypoints and 3D bone directions
     "detector": WEIGHTS_DIR / "hand_detector.pt",
     "handsegnet": WEIGHTS_DIR / "handsegnet.pt",
     "hand_stage": WEIGHTS_DIR / "hand_stage.pt",  # handpose wholebody's: small hands of whole people

@@ -34,22 +34,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-def load_network_weights(estimator: Estimator, path: str | Path) -> list[str]:
+def load_network_weights(estimator: Estimator, path: str | Path) -> tuple[list[str], list[str]]:
     """Start ``estimator`` from the weights of a training checkpoint or weights file
     (fine-tuning, as ``init_from`` asks); its optimiser, schedule and epoch are left behind.
 
-    Every weight of the source must fit one of ``estimator``'s. The estimator may have more: a
-    new head on a trained network (a 3D head on a 2D model, say) starts from its initialisation;
-    their names are returned so the run can say so.
+    Every weight of the source's network must fit one of ``estimator``'s. Returns the names of
+    the estimator's weights the source lacks (a new head on a trained network, a 3D head on a 2D
+    model, say, which starts from its initialisation) and of the source's weights outside its
+    network that the estimator lacks (the 3D head of a 3D model whose network a 2D model
+    fine-tunes, left behind), so the run can say both.
     """
     source = load_estimator(path)  # a missing or unreadable file raises WeightsError naming it
     try:
         result = estimator.load_state_dict(source.state_dict(), strict=False)
     except RuntimeError as error:  # differently shaped weights
         raise ValueError(f"{path}: its network does not fit this config's model ({str(error).splitlines()[0]} ...)") from None
-    if result.unexpected_keys:
+    unfitting = [name for name in result.unexpected_keys if name.startswith("network.")]
+    if unfitting:
         raise ValueError(
             f"{path}: its network does not fit this config's model (weights the model lacks: "
-            f"{', '.join(result.unexpected_keys[:3])} ...)"
+            f"{', '.join(unfitting[:3])} ...)"
         )
-    return list(result.missing_keys)
+    return list(result.missing_keys), list(result.unexpected_keys)

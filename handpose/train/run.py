@@ -65,14 +65,15 @@ def train(config: ExperimentConfig) -> TrainResult:
     module = PoseModule(config.to_dict())
     if config.init_from is not None and resume_from is None:
         try:
-            new = load_network_weights(module.estimator, config.init_from)
+            new, left_behind = load_network_weights(module.estimator, config.init_from)
         except ValueError as error:
             raise ConfigError(f"init_from: {error}") from None
-        if new:
-            rank_zero_info(
-                f"init_from: {len(new)} weights not in {config.init_from} start from their initialisation "
-                f"({', '.join(new[:4])}{' ...' if len(new) > 4 else ''})"
-            )
+        for names, what in (
+            (new, f"weights not in {config.init_from} start from their initialisation"),
+            (left_behind, f"weights of {config.init_from} outside its network are left behind"),
+        ):
+            if names:
+                rank_zero_info(f"init_from: {len(names)} {what} ({', '.join(names[:4])}{' ...' if len(names) > 4 else ''})")
     data = PoseDataModule(config, module.estimator)
     trainer = build_trainer(config)
     if trainer.is_global_zero:

@@ -9,7 +9,9 @@ guessed joints stand apart. A joint scored below :data:`LOW_SCORE` is drawn the 
 a guess, and should look like one. The label, e.g. "#3 left 0.93" (track id where tracked, the
 side as the hand appears, or "hand" where undecided, and the pose score
 :attr:`HandPrediction.score`, which every finder fills, unlike ``hand_score``), sits above the
-box, or inside it at the top edge of the picture, and is kept inside the picture.
+box, or inside it at the top edge of the picture, and is kept inside the picture. Hands with 3D
+get a small turned view of their 3D skeleton in the top-right corner
+(:mod:`handpose.viz.skeleton_3d_view`), where depth shows.
 
 Files are written atomically: a viewer or the next pipeline step never sees half an image or a
 video without its index.
@@ -29,6 +31,7 @@ import numpy as np
 
 from handpose.image_io import _UMASK, write_rgb_atomic
 from handpose.structures import OCCLUDED, VISIBLE, HandPrediction
+from handpose.viz.skeleton_3d_view import draw_3d_views
 from handpose.viz.skeleton_overlay import draw_skeleton
 
 #: Joints scored below this are drawn as guesses (hollow rings, thin bones).
@@ -68,7 +71,9 @@ def draw_predictions(image: np.ndarray, predictions: Sequence[HandPrediction]) -
         labels.append((_label_text(prediction), box, color, width))
     for text, box, color, width in labels:  # after every skeleton, so no hand hides a label
         _draw_label(canvas, text, box, color, width)
-    return canvas
+    with_3d = [p for p in predictions if p.keypoints_3d is not None]
+    colors = [SIDE_COLORS.get(p.hand_side, SIDE_COLORS[None]) for p in with_3d]
+    return draw_3d_views(canvas, [p.keypoints_3d for p in with_3d], colors) if with_3d else canvas
 
 
 def write_overlay_image(path: str | Path, rgb: np.ndarray) -> Path:
