@@ -13,6 +13,7 @@ import torch
 
 from handpose.cli.main import main
 from handpose.estimators import HeatmapEstimator
+from handpose.estimators.heatmap_bones_3d import HeatmapBones3DEstimator
 from handpose.geometry.camera import apply_affine, invert_affine
 from handpose.geometry.crop import CropBox, crop_affine
 from handpose.inference.predictor import Predictor
@@ -85,12 +86,15 @@ def test_the_working_copy_holds_the_region_at_the_pixels_of_its_affine(size):
     assert np.abs(copy[inner[:, 1].astype(int), inner[:, 0].astype(int), :2] - where).max() < 0.05
 
 
-@pytest.fixture
-def tiny_weights(tmp_path: Path) -> Path:
+@pytest.fixture(params=["2d", "3d_head_on_frozen_2d"])
+def tiny_weights(request, tmp_path: Path) -> Path:
+    """A tiny 2D estimator, or a 3D one as the bundled default is made: its 2D network frozen."""
     torch.manual_seed(0)
-    estimator = HeatmapEstimator(
-        {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
-    )
+    network, codec = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
+    if request.param == "2d":
+        estimator = HeatmapEstimator(network, codec)
+    else:
+        estimator = HeatmapBones3DEstimator(network, codec, bones={"freeze_2d": True})
     return save_weights(estimator, tmp_path / "tiny.pt", metadata={"note": "teacher"})
 
 
@@ -108,8 +112,8 @@ def test_a_short_run_writes_new_weights_that_load(tiny_weights, tmp_path, seeded
     assert (summary.images, summary.unreadable, summary.hands, summary.used) == (2, 0, 2, 2)
     assert summary.joints_kept == 2 * NUM_JOINTS
     teacher, student = load_estimator(tiny_weights), load_estimator(summary.out)
-    before = dict(teacher.named_parameters())  # parameters: trained, not only batch-norm statistics
-    assert any(not torch.equal(value, before[name]) for name, value in student.named_parameters())
+    before = dict(teacher.network.named_parameters())  # the network's parameters: trained, not only batch-norm statistics
+    assert any(not torch.equal(value, before[name]) for name, value in student.network.named_parameters())
     metadata = read_metadata(summary.out)
     assert metadata["adapted"]["images"] == "frames" and metadata["adapted"]["image_count"] == 2
     assert metadata["adapted"]["rounds"] == 1 and metadata["teacher_metadata"] == {"note": "teacher"}

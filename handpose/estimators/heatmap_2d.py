@@ -60,14 +60,16 @@ class HeatmapEstimator(Estimator):
         self.codec = self._build_codec(codec_settings)
         self.network_frozen = False
 
-    def freeze_network(self) -> None:
+    def freeze_network(self, frozen: bool = True) -> None:
         """Keep the heatmap network as loaded (``init_from``) while a head added on it learns: no
         gradients, and eval mode for good, since its batch-norm statistics are part of what was
         loaded and batch statistics would move its maps. Set now, not only in :meth:`train`:
-        Lightning restores each submodule's mode as it found it before validation."""
-        self.network_frozen = True
-        self.network.requires_grad_(False)
-        self.network.eval()
+        Lightning restores each submodule's mode as it found it before validation. ``frozen=False``
+        lets it learn again (``handpose adapt`` trains the network of weights whose head was
+        trained on it frozen)."""
+        self.network_frozen = frozen
+        self.network.requires_grad_(not frozen)
+        self.network.train(self.training and not frozen)
 
     def train(self, mode: bool = True) -> HeatmapEstimator:
         """As :meth:`torch.nn.Module.train`, but a frozen network stays in eval mode."""

@@ -59,7 +59,7 @@ from tqdm import tqdm
 from handpose.data.augment import AugmentConfig
 from handpose.data.pipeline import mixed_loader_parts, set_dataset_epoch
 from handpose.data.readers import read_dataset
-from handpose.estimators import Estimator
+from handpose.estimators import Estimator, HeatmapEstimator
 from handpose.geometry.crop import CropBox, box_around, crop_affine, crop_image
 from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.predictor import MAX_WARP_SHRINK, Predictor
@@ -315,10 +315,10 @@ class JointWeightedDataset(Dataset):
 
 
 def check_trainable(estimator: Estimator, weights: str | Path) -> None:
-    """Refuse estimators that pseudo-labelled 2D keypoints cannot train: those that learn from
-    other labels (3D, boxes, masks)."""
-    targets = estimator.targets
-    if not targets or any(hasattr(codec, "encode_crop") for codec in targets.values()):
+    """Refuse estimators that pseudo-labelled 2D keypoints cannot train: those without heatmap
+    targets (detectors, segmentation). A 3D estimator's heatmaps train; its 3D head learns nothing
+    but its batch-norm statistics there (its targets have zero weight on hands without 3D)."""
+    if "heatmaps" not in estimator.targets:
         raise AdaptError(
             f"{weights}: its estimator {estimator.name!r} learns from labels other than 2D keypoints; "
             "adapt trains estimators of 2D keypoints only"
@@ -399,6 +399,8 @@ def adapt(
         raise AdaptError(f"{images}: none of its {len(first.failures)} image(s) could be read")
     synthetic = synthetic_samples(options.synthetic, options.cache_dir) if options.synthetic else []
     student = copy.deepcopy(teacher).requires_grad_(True)
+    if isinstance(student, HeatmapEstimator):
+        student.freeze_network(False)  # a network frozen while its 3D head trained learns here
     labelling = first
     for round_index in range(options.rounds):
         if round_index:
