@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     labelled = np.stack([s.labelled for s in samples])
     labelled &= labelled[:, ROOT : ROOT + 1]
     K = np.stack([s.K for s in samples])
-    lengths = np.broadcast_to(mean_bone_lengths(), (len(samples), len(mean_bone_lengths())))
+    lengths = mean_bone_lengths()  # lift_25d broadcasts them over the hands
     predicted_2d = np.stack([hand.keypoints for hand in hands])
     true_2d = np.stack([np.asarray(s.keypoints_2d, dtype=np.float64) for s in samples])
     shape = np.stack([hand.keypoints_3d for hand in hands])  # the network's own, in the camera's orientation

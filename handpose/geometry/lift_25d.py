@@ -21,12 +21,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from handpose.geometry.camera import backproject
 from handpose.geometry.fit_3d import hand_size
-from handpose.skeleton import BONES, NUM_JOINTS, ROOT, bone_vectors
+from handpose.skeleton import NUM_JOINTS, ROOT, bone_vectors
 from handpose.structures import HandPrediction
-
-_PARENTS = np.array([parent for parent, _ in BONES])
-_CHILDREN = np.array([child for _, child in BONES])
 
 #: The horizontal field of view assumed for a photo without a known camera (a webcam's is about
 #: 60-70 degrees); the root-relative 3D hardly depends on it (module docstring).
@@ -60,11 +58,10 @@ def lift_25d(
     if not all(np.isfinite(array).all() for array in (keypoints_2d, depths, K, lengths)):
         raise ValueError("keypoints_2d, relative_depths, K and bone_lengths must all be finite")
     depths = depths - depths[..., ROOT : ROOT + 1]
-    homogeneous = np.concatenate([keypoints_2d, np.ones(keypoints_2d.shape[:-1] + (1,))], axis=-1)
-    rays = np.einsum("...ij,...kj->...ki", np.linalg.inv(K), homogeneous)  # (..., 21, 3), z = 1
+    rays = backproject(keypoints_2d, np.ones(keypoints_2d.shape[:-1]), K)  # (..., 21, 3), z = 1
     # Bone b at root depth Z: Z * across[b] + along[b], whose length should be lengths[b].
-    across = rays[..., _CHILDREN, :] - rays[..., _PARENTS, :]
-    along = depths[..., _CHILDREN, None] * rays[..., _CHILDREN, :] - depths[..., _PARENTS, None] * rays[..., _PARENTS, :]
+    across = bone_vectors(rays)
+    along = bone_vectors(depths[..., None] * rays)
     lengths = np.broadcast_to(lengths, across.shape[:-1])
     spread = (across**2).sum(axis=(-2, -1))
     if not (spread > 0).all():
