@@ -28,7 +28,7 @@ import numpy as np
 from handpose.data.readers import read_dataset
 from handpose.evaluation.evaluate import write_json
 from handpose.evaluation.topdown import predict_topdown
-from handpose.geometry.fit_3d import mean_bone_lengths
+from handpose.geometry.fit_3d import hand_size, mean_bone_lengths
 from handpose.geometry.lift_25d import lift_25d
 from handpose.inference.weights import load_estimator
 from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc
@@ -72,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         "predicted 2D + zero depths (a flat hand)": lift_25d(predicted_2d, 0.0 * true_depths, K, lengths),
     }
     low, high, steps = PCK_RANGE_3D_MM
-    report = {"weights": str(args.weights), "num_hands": len(samples), "rows": {}}
-    print(f"{len(samples)} hands; root-relative, scale-aligned, mm\n")
+    # Depths relative to the wrist in hand sizes, so that the mean hand's scale does not count.
+    relative_truth, relative_shape = root_relative(truth), root_relative(shape)
+    depth_errors = np.abs(relative_shape[..., 2] / hand_size(relative_shape)[:, None] - relative_truth[..., 2] / hand_size(relative_truth)[:, None])
+    depth_error = float(depth_errors[labelled & (np.arange(labelled.shape[1]) != ROOT)].mean())
+    report = {"weights": str(args.weights), "num_hands": len(samples), "depth_error_hand_sizes": depth_error, "rows": {}}
+    print(f"{len(samples)} hands; predicted depths relative to the wrist off by {depth_error:.3f} hand sizes on average")
+    print("root-relative, scale-aligned, mm\n")
     print("| 3D from | mean (lifted hands) | median | AUC 20-50 mm (no lift: a miss) | hands with no lift |")
     print("|---|---|---|---|---|")
     for name, points in rows.items():

@@ -14,6 +14,7 @@ import torch
 from handpose.cli.main import main
 from handpose.estimators import HeatmapEstimator
 from handpose.estimators.heatmap_bones_3d import HeatmapBones3DEstimator
+from handpose.estimators.heatmap_depth_25d import HeatmapDepth25DEstimator
 from handpose.geometry.camera import apply_affine, invert_affine
 from handpose.geometry.crop import CropBox, crop_affine
 from handpose.inference.predictor import Predictor
@@ -86,15 +87,17 @@ def test_the_working_copy_holds_the_region_at_the_pixels_of_its_affine(size):
     assert np.abs(copy[inner[:, 1].astype(int), inner[:, 0].astype(int), :2] - where).max() < 0.05
 
 
-@pytest.fixture(params=["2d", "3d_head_on_frozen_2d"])
+@pytest.fixture(params=["2d", "bone_head_on_frozen_2d", "depth_head_on_frozen_2d"])
 def tiny_weights(request, tmp_path: Path) -> Path:
     """A tiny 2D estimator, or a 3D one as the bundled default is made: its 2D network frozen."""
     torch.manual_seed(0)
     network, codec = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
     if request.param == "2d":
         estimator = HeatmapEstimator(network, codec)
-    else:
+    elif request.param == "bone_head_on_frozen_2d":
         estimator = HeatmapBones3DEstimator(network, codec, bones={"freeze_2d": True})
+    else:
+        estimator = HeatmapDepth25DEstimator(network, codec, depths={"freeze_2d": True})
     return save_weights(estimator, tmp_path / "tiny.pt", metadata={"note": "teacher"})
 
 

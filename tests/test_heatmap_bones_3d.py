@@ -6,17 +6,15 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_bone_vectors import hand_3d_sample
 
 from handpose.codecs import BoneVectorCodec
 from handpose.estimators import ESTIMATORS, build_estimator
 from handpose.geometry.crop import CropBox, crop_affine, crop_sample
 from handpose.geometry.fit_3d import bone_directions, hand_size, mean_hand_size
-from handpose.inference.weights import load_estimator, save_weights
 from handpose.metrics.alignment import root_relative
 from handpose.skeleton import BONES, NUM_JOINTS
-from handpose.train.config import config_from_dict
-from handpose.train.run import train
+
+from test_bone_vectors import hand_3d_sample
 
 INPUT = 64
 
@@ -107,37 +105,3 @@ def test_loss_and_validation_figures_of_perfect_and_wrong_directions(seeded_one_
     assert terms["bone_loss"].item() == 0.0 and torch.isfinite(terms["loss"])
     empty = estimator.validation_metrics(estimator.validation_records(outputs_with(truth, 2), batch), (0.0, 20.0))
     assert all(math.isnan(empty[name]) for name in ("bone_angle_deg", "mpjpe_scale_mm", "auc_3d"))
-
-
-def test_a_weights_file_rebuilds_the_estimator_with_its_bone_head(tmp_path, seeded_one_thread_torch):
-    estimator = tiny_estimator(hand_size_mm=90.0).eval()
-    loaded = load_estimator(save_weights(estimator, tmp_path / "bones.pt"))
-    images = torch.randn(1, 3, INPUT, INPUT)
-    with torch.no_grad():
-        expected, got = estimator(images)["bones"], loaded(images)["bones"]
-    assert loaded.bones == estimator.bones and torch.allclose(expected, got, atol=1e-2)
-
-
-def test_one_epoch_of_training_logs_the_3d_figures(tmp_path, seeded_one_thread_torch):
-    config = config_from_dict(
-        {
-            "name": "bones3d-tiny",
-            "data": {
-                "train": [{"format": "synth", "count": 8, "seed": 1, "size": 64}],
-                "val": [{"format": "synth", "count": 4, "seed": 2, "size": 64}],
-                "cache_dir": str(tmp_path / "cache"),
-                "batch_size": 4,
-                "workers": 0,
-            },
-            "model": {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 8},
-            "estimator": {"name": "heatmap_bones_3d", "bones": {"hidden": 8}},
-            "codec": {"input_size": INPUT, "sigma": 1.5},
-            "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
-            "output_dir": str(tmp_path / "run"),
-        }
-    )
-    result = train(config)
-    for name in ("train_bone_loss", "val_bone_angle_deg", "val_mpjpe_scale_mm", "val_auc_3d", "val_epe_px"):
-        assert math.isfinite(result.metrics[name]), name
-    assert 0.0 < result.metrics["val_bone_angle_deg"] < 180.0
-    assert load_estimator(result.last_checkpoint).bones == result.estimator.bones

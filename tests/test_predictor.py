@@ -115,6 +115,59 @@ def test_3d_is_placed_in_the_camera_frame_where_the_camera_is_known():
     assert np.abs(given.keypoints_3d_camera - truth_3d).max() < 2.0
 
 
+def test_the_camera_frame_3d_is_the_re_anchored_3d_at_the_hand_size_and_the_fit_only_a_fallback():
+    """With a known camera, ``keypoints_3d_camera`` is the re-anchored hand (anchor_prediction's
+    root-relative 3D) placed on its keypoints' rays, at the mean hand's size: what fitting that
+    shape into the camera frame gives. A shape with no lift keeps its own 3D, fitted."""
+    from dataclasses import replace as replaced
+
+    from handpose.geometry.camera import project
+    from handpose.geometry.fit_3d import (
+        fit_camera_frame,
+        hand_size,
+        intrinsics_from_focal,
+        mean_hand_size,
+        mean_right_hand,
+    )
+    from handpose.geometry.lift_25d import anchor_prediction
+
+    K = intrinsics_from_focal(IMAGE_WIDTH, IMAGE_HEIGHT, 300.0)
+    truth_3d = mean_right_hand() + np.array([10.0, -70.0, 560.0])
+    truth_2d = project(truth_3d, K)
+    # A wrong shape: the lift turns it onto the 2D, and its bones do not all keep their lengths.
+    shape = (truth_3d - truth_3d[0]) * np.linspace(0.8, 1.3, NUM_JOINTS)[:, None]
+    shape[:, 2] += np.linspace(0.0, 25.0, NUM_JOINTS)
+
+    class WithShape(GeometryReadingEstimator):
+        def predict(self, *args, **kwargs):
+            return [replaced(p, keypoints_3d=self.shape) for p in super().predict(*args, **kwargs)]
+
+    estimator = WithShape(truth_2d[None])
+    estimator.shape = shape
+    (found,) = Predictor(estimator=estimator, finder="whole_image")(coordinate_image(0), K=K)
+    raw = replaced(found, keypoints_3d=shape, keypoints_3d_camera=None)
+    assert np.array_equal(found.keypoints_3d, anchor_prediction(raw, K).keypoints_3d)
+    camera = found.keypoints_3d_camera
+    assert hand_size(camera) == pytest.approx(mean_hand_size(), rel=1e-9)
+    assert abs(hand_size(found.keypoints_3d) / mean_hand_size() - 1.0) > 0.01  # so the scaling is tested
+    scaled = (camera - camera[0]) * (hand_size(found.keypoints_3d) / mean_hand_size())
+    assert np.abs(scaled - found.keypoints_3d).max() < 1e-9  # the same hand, root-relative
+    assert np.abs(project(camera, K) - found.keypoints).max() < 1e-9  # on the keypoints' rays
+    refit = fit_camera_frame(found.keypoints, found.keypoints_3d, K, size_mm=mean_hand_size()).keypoints_3d
+    assert np.abs(camera - refit).max() < 1e-6  # what the former second fit gave
+
+    behind = shape.copy()
+    behind[12, 2] -= 650.0  # a fingertip far nearer than the wrist: no lift, but a fit of the shape
+    estimator.shape = behind
+    (kept,) = Predictor(estimator=estimator, finder="whole_image")(coordinate_image(0), K=K)
+    assert np.array_equal(kept.keypoints_3d, behind)
+    expected = fit_camera_frame(kept.keypoints, behind, K, size_mm=mean_hand_size()).keypoints_3d
+    assert np.abs(kept.keypoints_3d_camera - expected).max() < 1e-9
+    behind[12, 2] -= 2000.0  # nor a fit: no camera-frame 3D
+    (unplaced,) = Predictor(estimator=estimator, finder="whole_image")(coordinate_image(0), K=K)
+    assert np.array_equal(unplaced.keypoints_3d, behind) and unplaced.keypoints_3d_camera is None
+
+
 def test_a_detector_gives_every_hand_its_box_and_its_side_where_surer_than_the_network():
     from handpose.estimators.hand_detector import HandBox
 

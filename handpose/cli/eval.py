@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from handpose.cli.predict import add_test_time_options, test_time_options
+
 #: ``--finder``'s choices: the annotated boxes, or the Predictor's finders (handpose.evaluation.evaluate
 #: .FINDERS, named here so --help stays fast).
 FINDERS = ("boxes", "auto", "detector", "segmentation", "whole_image")
@@ -57,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--finder detector: the whole pipeline on whole images",
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    add_test_time_options(parser)  # whole images only (--finder other than boxes)
     parser.set_defaults(func=_eval)
 
 
@@ -81,6 +84,7 @@ def _eval(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, limit=args.limit, norm_size=args.norm_size,
             overlay_count=args.overlays, device=device, detector=args.detector,
             finder=args.finder or ("detector" if args.detector else "boxes"),
+            predictor_options=test_time_options(args),
         )
     except (SampleError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

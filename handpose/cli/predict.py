@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--detector", metavar="WEIGHTS", help="the detector or segmentation finder's weights instead of the bundled ones")
     parser.add_argument("--save-overlays", action="store_true", help="draw the predictions on the images or video")
     parser.add_argument("--no-refine", action="store_true", help="whole images: skip the second, tighter pass")
+    add_test_time_options(parser)
     parser.add_argument(
         "--no-track", action="store_true",
         help="videos and webcams: find the hands afresh in every frame instead of tracking them",
@@ -79,6 +80,7 @@ def _predict(args: argparse.Namespace) -> int:
         predictor = Predictor(
             args.weights, device=args.device, refine=not args.no_refine, backend=args.backend,
             fov_degrees=args.fov, focal_px=args.focal, detector=args.detector, finder=args.finder,
+            **test_time_options(args),
         )
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -164,6 +166,48 @@ def run_predictions(
     )
     print(f"wrote {out / 'predictions.json'}" + (" and overlays" if save_overlays else ""))
     return 1 if failures else 0
+
+
+def add_test_time_options(parser: argparse.ArgumentParser) -> None:
+    """The Predictor's test-time options as flags (``handpose predict`` and ``handpose eval``)."""
+    parser.add_argument(
+        "--refine-passes", type=int, default=1, metavar="N",
+        help="whole images: tighter passes after the whole-image pass (default 1; a second one scored 0.020 "
+        "lower on the held-out real subject: docs/results.md)",
+    )
+    parser.add_argument(
+        "--tta-scales", type=_float_list, default=(1.0,), metavar="LIST",
+        help="test-time views of each hand's final crop at these scales of its size, e.g. 0.9,1.0 (default 1.0: off)",
+    )
+    parser.add_argument(
+        "--tta-rotations", type=_float_list, default=(0.0,), metavar="LIST",
+        help="test-time views turned by these degrees, written with '=', e.g. --tta-rotations=-15,0,15 "
+        "(default 0: off; -15,0,15 with --tta-combine best: +0.006 AUC on the held-out real subject, "
+        "about 1.4x the time: docs/results.md)",
+    )
+    parser.add_argument(
+        "--tta-combine", choices=("best", "mean"), default="best",
+        help="how the test-time views combine: the view of the highest pose score (best, the default) or "
+        "the per-joint score-weighted mean of their keypoints (mean)",
+    )
+
+
+def test_time_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The Predictor's keyword arguments of :func:`add_test_time_options`' flags."""
+    return {
+        "refine_passes": args.refine_passes,
+        "tta_scales": args.tta_scales,
+        "tta_rotations": args.tta_rotations,
+        "tta_combine": args.tta_combine,
+    }
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.9,1.0, got {text!r}") from None
+    return values
 
 
 def read_boxes(path: Path) -> dict[str, tuple[list[list[float]], list[str | None]]]:

@@ -9,13 +9,17 @@ from handpose.estimators.hand_detector import HandDetector
 from handpose.estimators.hand_segnet import HandSegNet
 from handpose.estimators.heatmap_2d import HeatmapEstimator
 from handpose.estimators.heatmap_bones_3d import HeatmapBones3DEstimator
+from handpose.estimators.heatmap_depth_25d import HeatmapDepth25DEstimator
 from handpose.estimators.lifting_3d import Lifting3DEstimator
 from handpose.estimators.nsrm import NSRMEstimator
 
 #: Estimator name -> class; a weights file's ``estimator`` is one of these names.
 ESTIMATORS: dict[str, type[Estimator]] = {
     cls.name: cls
-    for cls in (HeatmapEstimator, NSRMEstimator, HeatmapBones3DEstimator, Lifting3DEstimator, HandDetector, HandSegNet)
+    for cls in (
+        HeatmapEstimator, NSRMEstimator, HeatmapBones3DEstimator, HeatmapDepth25DEstimator, Lifting3DEstimator,
+        HandDetector, HandSegNet,
+    )
 }
 
 

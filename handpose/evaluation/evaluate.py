@@ -22,6 +22,7 @@ PNGs with every model's curve and ``comparison.md``, the table of both pixel spa
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import warnings
@@ -40,6 +41,7 @@ from handpose.evaluation.whole_image import predict_whole_images
 from handpose.geometry.crop import box_around
 from handpose.image_io import write_bytes_atomic
 from handpose.inference.predictor import FINDERS as PREDICTOR_FINDERS
+from handpose.inference.predictor import Predictor
 from handpose.metrics import evaluate_2d, format_report_table
 from handpose.structures import VISIBLE, HandSample, SampleError
 from handpose.viz.contact_sheet import contact_sheet, write_contact_sheet
@@ -73,6 +75,7 @@ def evaluate_checkpoints(
     progress: bool = True,
     finder: str = "boxes",
     detector: str | Path | None = None,
+    predictor_options: dict | None = None,
 ) -> dict[str, dict]:
     """Evaluate each model (or COCO results ``.json`` file) on the dataset of ``data_spec``.
 
@@ -80,10 +83,17 @@ def evaluate_checkpoints(
     given; a report is what ``metrics.json`` holds. ``limit`` keeps the first samples only.
     ``finder`` is "boxes" (top-down on the annotated boxes) or one of the Predictor's finders on
     whole images (:mod:`handpose.evaluation.whole_image`; "auto" is ``handpose predict``'s
-    default), ``detector`` the weights that finder uses instead of the bundled ones.
+    default), ``detector`` the weights that finder uses instead of the bundled ones,
+    ``predictor_options`` the Predictor's test-time options (refine_passes, tta_*; whole images only,
+    where they differ from the Predictor's defaults).
     """
     if finder not in FINDERS:
         raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
+    predictor_options = _non_default_options(predictor_options)
+    if predictor_options and finder == "boxes":
+        raise ValueError(
+            f"the Predictor's options ({', '.join(predictor_options)}) apply to whole images: choose a finder other than boxes"
+        )
     if not checkpoints:
         raise ValueError("no checkpoints to evaluate")
     spec = parse_data_spec(data_spec) if isinstance(data_spec, str) else data_spec
@@ -95,7 +105,9 @@ def evaluate_checkpoints(
     names = model_names(checkpoints)
     reports = {}
     for name, checkpoint in zip(names, checkpoints):
-        keypoints, scores, protocol = predict_source(Path(checkpoint), samples, batch_size, device, progress, finder, detector)
+        keypoints, scores, protocol = predict_source(
+            Path(checkpoint), samples, batch_size, device, progress, finder, detector, predictor_options
+        )
         report = {
             "name": name,
             "source": str(checkpoint),
@@ -128,9 +140,11 @@ def predict_source(
     progress: bool,
     finder: str = "boxes",
     detector: str | Path | None = None,
+    predictor_options: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from an estimator run
-    top-down (weights file, bundled name or checkpoint) or from a COCO results file (``.json``)."""
+    top-down (weights file, bundled name or checkpoint) or from a COCO results file (``.json``);
+    ``predictor_options`` go to the Predictor of a whole-image ``finder``."""
     if source.suffix == ".json":
         keypoints, scores = match_results(read_coco_results(source), samples)
         matched = int(np.isfinite(keypoints).all(axis=-1).any(axis=-1).sum())
@@ -140,12 +154,15 @@ def predict_source(
     estimator = load_estimator(source, device)  # a missing or unreadable file raises WeightsError naming it
     start = time.perf_counter()
     if finder != "boxes":
-        keypoints, scores, figures = predict_whole_images(estimator, samples, finder, detector, progress=progress)
+        keypoints, scores, figures = predict_whole_images(
+            estimator, samples, finder, detector, progress=progress, predictor_options=predictor_options
+        )
         seconds = time.perf_counter() - start
         protocol = {
             "kind": f"whole images through the Predictor, finder {figures['finder']} (annotations only score)",
             "estimator": estimator.name,
             **figures,
+            **({"predictor_options": _jsonable(predictor_options)} if predictor_options else {}),
             "device": str(device),
             "seconds_per_image": seconds / figures["images"],
         }
@@ -189,6 +206,24 @@ def score_predictions(samples: Sequence[HandSample], keypoints: np.ndarray, norm
             **evaluate_2d((pred - centres) * zoom, (gt - centres) * zoom, labelled),
         },
     }
+
+
+def _non_default_options(options: dict | None) -> dict:
+    """The Predictor options that differ from its defaults (so the CLI's defaults count as none)."""
+    defaults = inspect.signature(Predictor).parameters
+    unknown = set(options or {}) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown Predictor options: {', '.join(sorted(unknown))}")
+
+    def is_default(name: str, value: object) -> bool:
+        default = defaults[name].default
+        return tuple(value) == tuple(default) if isinstance(value, (list, tuple)) else value == default
+
+    return {name: value for name, value in (options or {}).items() if not is_default(name, value)}
+
+
+def _jsonable(options: dict) -> dict:
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in options.items()}
 
 
 def subject_masks(samples: Sequence[HandSample]) -> dict[str, np.ndarray]:

@@ -27,11 +27,12 @@ def predict_whole_images(
     finder: str = "auto",
     detector: str | Path | None = None,
     progress: bool = True,
+    predictor_options: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2) and scores (N, 21) per sample from the Predictor on whole images
-    (``finder`` and ``detector`` as :class:`Predictor` takes them), and the figures of
-    :func:`collect_matches`."""
-    predictor = Predictor(estimator=estimator, finder=finder, detector=detector)
+    (``finder``, ``detector`` and ``predictor_options``, e.g. the test-time options, as
+    :class:`Predictor` takes them), and the figures of :func:`collect_matches`."""
+    predictor = Predictor(estimator=estimator, finder=finder, detector=detector, **(predictor_options or {}))
     groups = image_groups(samples)
     found = [
         predictor(samples[indices[0]].load_image())

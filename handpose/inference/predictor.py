@@ -30,6 +30,19 @@ mirrored; the orientation whose keypoints are more confident wins and gives the 
 appears in the image, and ``hand_score`` is that orientation's share of the two confidences (0.5:
 undecided, 1: certain).
 
+Test-time options, measured on the real dev frames (chosen on subject 001, reported on the held-out
+040; docs/results.md, "Test-time options on the real frames"): ``refine_passes``, how many tighter
+passes follow the whole-image pass (1 by default, 0 is ``refine=False``; a second one scored 0.001
+lower on 001 and 0.020 lower on 040); ``tta_scales`` and ``tta_rotations``, extra views of each
+hand's final crop (the last pass of the whole-image finder, a box's or a found hand's crop): the
+crop at each scale of its size times each in-plane rotation, in the orientation the plain crop
+chose, their image-space keypoints combined by ``tta_combine`` (``best``: the view of the highest
+pose score; ``mean``: per joint, the keypoint-score-weighted mean). Off by default (one plain view):
+rotations of -15, 0 and 15 degrees with ``best``, the choice on 001 (+0.012 AUC there), gave
++0.006 on 040 (0.539 -> 0.545, within the spread of its sequences) for 1.4-1.5 times the time;
+scales 0.9 and 1.0 with ``best`` +0.005 on 001, +0.003 on 040; every ``mean`` tried scored lower
+on 001 than the plain crop.
+
 Every crop is cut from the full-resolution image, as Hand4Whole asks for small hands, except where
 the crop's warp would shrink it more than :data:`MAX_WARP_SHRINK` times: then from a copy of the
 image downscaled with area averaging, so that a 4000-pixel photo is not aliased by a 128-pixel
@@ -40,9 +53,13 @@ re-anchored on its 2D keypoints (its depths relative to the wrist kept, each joi
 keypoint's ray; :func:`handpose.geometry.lift_25d.anchor_prediction`), with the image's camera
 where known, else a field of view of :data:`~handpose.geometry.lift_25d.ASSUMED_FOV_DEGREES`.
 Where the camera is known (``K``, or a field of view or focal length for a photo) each hand is
-also placed in the camera frame (``keypoints_3d_camera``): the root depth and position for which the predicted 3D shape,
-at the mean hand's size (or ``hand_size_mm``), projects onto the predicted 2D keypoints
-(:func:`handpose.geometry.fit_3d.fit_camera_frame`).
+also placed in the camera frame (``keypoints_3d_camera``): that same re-anchored hand, which
+already lies on its keypoints' rays in the camera frame, scaled about the camera centre to the
+mean hand's size (or ``hand_size_mm``) from wrist to middle MCP, so it still projects exactly onto
+the 2D keypoints. (This is what fitting the re-anchored shape at that size into the camera frame,
+:func:`handpose.geometry.fit_3d.fit_camera_frame`, gives, to 1e-12 mm on the real 3D frames, with
+no second fit.) A hand whose shape has no lift in front of the camera keeps the network's shape,
+placed by :func:`~handpose.geometry.fit_3d.fit_camera_frame` where that succeeds.
 """
 
 from __future__ import annotations
@@ -59,15 +76,25 @@ import torch
 
 from handpose.estimators import Estimator
 from handpose.geometry.crop import CropBox, box_around
-from handpose.geometry.fit_3d import fit_camera_frame, intrinsics_from_focal, intrinsics_from_fov, mean_hand_size
-from handpose.geometry.lift_25d import ASSUMED_FOV_DEGREES, anchor_prediction
+from handpose.geometry.fit_3d import (
+    fit_camera_frame,
+    hand_size,
+    intrinsics_from_focal,
+    intrinsics_from_fov,
+    mean_hand_size,
+)
+from handpose.geometry.lift_25d import ASSUMED_FOV_DEGREES, anchor_to_2d
 from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.sources import load_image
 from handpose.inference.weights import load_estimator, resolve_weights
+from handpose.skeleton import ROOT
 from handpose.structures import HandPrediction, HandSide, keypoint_box
 
 if TYPE_CHECKING:
     from handpose.inference.onnx_backend import OnnxEstimator
+
+#: How ``tta_combine`` merges the views of a hand's final crop (module docstring).
+TTA_COMBINES = ("mean", "best")
 
 #: The most a crop's warp may shrink the image (bilinear sampling aliases beyond about 2x);
 #: larger boxes are cut from an area-averaged smaller copy.
@@ -95,9 +122,12 @@ class Predictor:
     ONNX file (``handpose export --onnx``). ``backend="onnx"`` runs the pose network and the hand
     detector with onnxruntime (``pip install handpose[onnx]``; about 3x faster per crop on these
     CPUs), exporting torch weights to ONNX in memory first; decoding is the same code either way.
-    ``refine``: the second, tighter pass of the whole-image finder. ``finder``: one of
-    :data:`FINDERS`; ``detector``: the weights (or estimator) of the detector or HandSegNet that
-    finder uses, instead of the bundled ones.
+    ``refine``: the tighter pass(es) of the whole-image finder, ``refine_passes`` of them (each
+    on the box of the previous pass's keypoints; ``refine=False`` means none). ``tta_scales``,
+    ``tta_rotations`` (degrees, counter-clockwise) and ``tta_combine``: test-time views of each
+    hand's final crop (module docstring); the defaults, one plain view, run exactly the pipeline
+    without them. ``finder``: one of :data:`FINDERS`; ``detector``: the weights (or estimator)
+    of the detector or HandSegNet that finder uses, instead of the bundled ones.
     """
 
     def __init__(
@@ -112,11 +142,21 @@ class Predictor:
         hand_size_mm: float | None = None,
         detector: str | Path | Estimator | None = None,
         finder: str = "auto",
+        refine_passes: int = 1,
+        tta_scales: Sequence[float] = (1.0,),
+        tta_rotations: Sequence[float] = (0.0,),
+        tta_combine: str = "best",
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        passes = _check_refine_passes(refine_passes)
+        self.refine_passes = passes if refine else 0
+        self.tta_views = _tta_views(tta_scales, tta_rotations)
+        if tta_combine not in TTA_COMBINES:
+            raise ValueError(f"unknown tta_combine {tta_combine!r}; choose one of {', '.join(TTA_COMBINES)}")
+        self.tta_combine = tta_combine
         self.estimator = estimator if estimator is not None else _load(weights, device, backend)
-        self.refine = refine
+        self.refine = refine and self.refine_passes > 0
         resolved = _resolve_finder(finder, detector)
         # "auto" stays the name where it means the close-up first, then the detector.
         self.finder = "auto" if finder == "auto" and resolved == "detector" else resolved
@@ -160,8 +200,7 @@ class Predictor:
             hands = self._in_boxes(pixels, [np.asarray(b, dtype=np.float64) for b in boxes], sides)
         camera = self._intrinsics(pixels.shape[1], pixels.shape[0]) if K is None else np.asarray(K, dtype=np.float64)
         assumed = intrinsics_from_fov(pixels.shape[1], pixels.shape[0], ASSUMED_FOV_DEGREES) if camera is None else camera
-        hands = [anchor_prediction(hand, assumed, self.hand_size_mm) for hand in hands]
-        return hands if camera is None else [self._placed(hand, camera) for hand in hands]
+        return [self._anchored(hand, assumed, placed=camera is not None) for hand in hands]
 
     def _detected(self, image: np.ndarray) -> list[HandPrediction]:
         """Every hand the detector finds, with its pose; the side and its confidence the finder's
@@ -183,11 +222,33 @@ class Predictor:
             return intrinsics_from_focal(width, height, self.focal_px)
         return None
 
-    def _placed(self, hand: HandPrediction, K: np.ndarray) -> HandPrediction:
-        """``hand`` with camera-frame 3D, where it has root-relative 3D and the fit succeeds."""
+    def _anchored(self, hand: HandPrediction, K: np.ndarray, placed: bool) -> HandPrediction:
+        """``hand`` with its 3D re-anchored on its 2D keypoints with ``K`` (root-relative, as
+        :func:`~handpose.geometry.lift_25d.anchor_prediction` gives it), and, where ``placed`` (K is
+        the real camera), that lift in the camera frame at the hand size (module docstring). A
+        hand with no lift in front of the camera keeps the network's shape, placed by
+        :meth:`_placed`."""
         if hand.keypoints_3d is None:
             return hand
-        size = self.hand_size_mm if self.hand_size_mm is not None else mean_hand_size()
+        lifted = anchor_to_2d(hand.keypoints, hand.keypoints_3d, K, self.hand_size_mm)
+        if not np.isfinite(lifted).all():
+            return self._placed(hand, K) if placed else hand
+        anchored = replace(hand, keypoints_3d=lifted - lifted[ROOT])
+        own_size = hand_size(lifted)
+        if not placed or not own_size > 0:  # a lift of size 0 has no scale to take (fit_camera_frame's ValueError)
+            return anchored
+        # Scaling about the camera centre keeps every joint on its ray: the 2D stays exact.
+        return replace(anchored, keypoints_3d_camera=lifted * (self._hand_size() / own_size))
+
+    def _hand_size(self) -> float:
+        return self.hand_size_mm if self.hand_size_mm is not None else mean_hand_size()
+
+    def _placed(self, hand: HandPrediction, K: np.ndarray) -> HandPrediction:
+        """``hand`` with camera-frame 3D fitted from its root-relative 3D, where it has that and
+        the fit succeeds: the fallback for a shape with no lift (:meth:`_anchored`)."""
+        if hand.keypoints_3d is None:
+            return hand
+        size = self._hand_size()
         try:
             fit = fit_camera_frame(hand.keypoints, hand.keypoints_3d, K, size_mm=size)
         except ValueError:  # 2D that no placement explains (behind the camera): no camera-frame 3D
@@ -214,12 +275,13 @@ class Predictor:
     def _whole_image(self, image: np.ndarray) -> list[HandPrediction]:
         height, width = image.shape[:2]
         whole = CropBox(center=((width - 1) / 2.0, (height - 1) / 2.0), size=float(max(width, height)))
-        first = self._both_orientations(image, [whole], "whole_image")[0]
-        if not self.refine:
-            return [first]
-        # The tight crop decides the side afresh (docs/model_card.md: measured on the real frames).
-        tight = box_around(keypoint_box(first.keypoints), self.estimator.crop.padding)
-        return self._both_orientations(image, [tight], "whole_image")
+        crop = whole
+        found = self._both_orientations(image, [crop], "whole_image")
+        for _ in range(self.refine_passes):
+            # Each tighter crop decides the side afresh (docs/model_card.md: measured on the real frames).
+            crop = box_around(keypoint_box(found[0].keypoints), self.estimator.crop.padding)
+            found = self._both_orientations(image, [crop], "whole_image")
+        return self._with_views(image, [crop], found, "whole_image")
 
     def _in_boxes(
         self,
@@ -233,10 +295,40 @@ class Predictor:
         crop = self.estimator.crop
         crops = [box_around(box, crop.padding) for box in boxes]
         if sides is None:
-            return self._both_orientations(image, crops, "boxes", hints)
+            return self._with_views(image, crops, self._both_orientations(image, crops, "boxes", hints), "boxes")
         flips = [crop.flip_to_right and side == "left" for side in sides]
         found = self._estimate(image, [replace(c, flip=f) for c, f in zip(crops, flips)], "boxes")
-        return [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
+        found = [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
+        return self._with_views(image, crops, found, "boxes", flips)
+
+    def _with_views(
+        self,
+        image: np.ndarray,
+        crops: list[CropBox],
+        found: list[HandPrediction],
+        finder: str,
+        flips: Sequence[bool] | None = None,
+    ) -> list[HandPrediction]:
+        """``found``, each the prediction of the plain crop in ``crops``, combined with the extra
+        test-time views of that crop (:attr:`tta_views`), run in the orientation it chose
+        (``flips``, else read off its side); as they are with the plain view alone."""
+        if self.tta_views == ((1.0, 0.0),):
+            return found
+        if flips is None:
+            flips = [self.estimator.crop.flip_to_right and p.hand_side == "left" for p in found]
+        extra = [view for view in self.tta_views if view != (1.0, 0.0)]
+        boxes = [
+            replace(c, size=c.size * scale, rotation=c.rotation + turn, flip=bool(flip))
+            for c, flip in zip(crops, flips)
+            for scale, turn in extra
+        ]
+        views = self._estimate(image, boxes, finder)
+        plain = (1.0, 0.0) in self.tta_views
+        combined = []
+        for index, hand in enumerate(found):
+            own = views[index * len(extra) : (index + 1) * len(extra)]
+            combined.append(_combine_views(hand, ([hand] if plain else []) + own, self.tta_combine))
+        return combined
 
     def _both_orientations(
         self,
@@ -267,6 +359,48 @@ class Predictor:
                 best, share = (as_is if as_is.hand_side == side else mirrored), side_score
             chosen.append(replace(best, hand_score=share))
         return chosen
+
+
+def _check_refine_passes(passes: int) -> int:
+    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 0:
+        raise ValueError(f"refine_passes must be a whole number of passes, 0 or more, got {passes!r}")
+    return int(passes)
+
+
+def _tta_views(scales: Sequence[float], rotations: Sequence[float]) -> tuple[tuple[float, float], ...]:
+    """Every (scale, rotation) pair of the test-time views, checked: scales positive, rotations
+    within +-90 degrees, no view twice."""
+    scales, rotations = tuple(float(s) for s in scales), tuple(float(r) for r in rotations)
+    if not scales or not all(np.isfinite(s) and s > 0 for s in scales):
+        raise ValueError(f"tta_scales must be one or more positive box scales (1.0: the crop as it is), got {scales}")
+    if not rotations or not all(np.isfinite(r) and abs(r) <= 90.0 for r in rotations):
+        raise ValueError(f"tta_rotations must be one or more angles in degrees within +-90 (0: upright), got {rotations}")
+    if len(set(scales)) != len(scales) or len(set(rotations)) != len(rotations):
+        raise ValueError(f"tta_scales and tta_rotations must not repeat a value, got {scales} and {rotations}")
+    return tuple((s, r) for s in scales for r in rotations)
+
+
+def _combine_views(hand: HandPrediction, views: list[HandPrediction], combine: str) -> HandPrediction:
+    """``hand`` (side, hand score, finder as they are) with the keypoints of its test-time
+    ``views`` combined: ``best``, the view of the highest pose score, whole; ``mean``, per joint
+    the keypoint-score-weighted mean of the views' keypoints (the plain mean where a joint scores
+    0 in every view) and the mean of their scores, the 3D of the highest-scoring view."""
+    best = max(views, key=lambda view: view.score)
+    if combine == "best":
+        keypoints, scores = best.keypoints, best.keypoint_scores
+    else:
+        points = np.stack([view.keypoints for view in views])  # (V, 21, 2)
+        weights = np.clip(np.stack([view.keypoint_scores for view in views]), 0.0, None)  # (V, 21)
+        weights = np.where(weights.sum(axis=0) > 0, weights, 1.0)
+        keypoints = (weights[..., None] * points).sum(axis=0) / weights.sum(axis=0)[:, None]
+        scores = np.mean([view.keypoint_scores for view in views], axis=0)
+    return replace(
+        hand,
+        box=np.concatenate([keypoints.min(axis=0), keypoints.max(axis=0)]).astype(np.float64),
+        keypoints=keypoints,
+        keypoint_scores=scores,
+        keypoints_3d=best.keypoints_3d,
+    )
 
 
 def load_hand_finder(

@@ -1,0 +1,109 @@
+"""What every 3D head on the MobileNetV2 heatmap network shares: its settings, the frozen 2D network
+it may sit on, the maps it reads, the hand size of its 3D and its 3D validation figures.
+
+A 3D head estimator (:mod:`~handpose.estimators.heatmap_bones_3d`,
+:mod:`~handpose.estimators.heatmap_depth_25d`) is the top-down heatmap estimator plus one head on
+the network's maps. Its settings section (``estimator.bones``, ``estimator.depths``) always holds
+``weight`` (of the head's loss beside the heatmap loss), ``hidden`` (the head's channels),
+``hand_size_mm`` (wrist to middle MCP of its 3D; None: the mean hand's) and ``freeze_2d``: with
+it (and ``init_from`` a 2D model) the 2D network is kept as loaded and only the head learns, so a
+2D model gains 3D with its 2D unchanged, bit for bit. Each subclass adds its head, its loss term
+and how it decodes 3D; validation adds to the 2D figures the head's own records, then
+``mpjpe_scale_mm`` (root-relative 3D error after scale alignment, so independent of the assumed
+hand size) and ``auc_3d`` (its PCK AUC over 20-50 mm).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from handpose.codecs import BoneVectorCodec
+from handpose.codecs.target_codec import TargetCodec
+from handpose.estimators.heatmap_2d import HeatmapEstimator, _section
+from handpose.geometry.fit_3d import mean_bone_lengths, mean_hand_size
+from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc, mean_error
+from handpose.models.mobilenetv2_pose import MobileNetV2Pose
+from handpose.skeleton import NUM_JOINTS
+
+#: The settings every 3D head has (module docstring); a subclass's defaults extend these.
+HEAD_DEFAULTS: dict[str, Any] = {"weight": 1.0, "hidden": 64, "hand_size_mm": None, "freeze_2d": False}
+
+
+class Heatmap3DHeadEstimator(HeatmapEstimator):
+    """The heatmap estimator on MobileNetV2 with a 3D head's settings (module docstring).
+
+    ``section`` names the settings (``estimator.<section>``, also the keyword argument the
+    subclass takes and its spec stores); ``defaults`` are the subclass's, ``given`` the user's.
+    """
+
+    #: The columns of :meth:`head_records`.
+    head_width = NUM_JOINTS
+    #: The name of the 3D target (:class:`~handpose.codecs.BoneVectorCodec`'s: bone directions, and
+    #: the "keypoints_3d" and "labelled_3d" that validation scores the 3D against).
+    pose_3d_target = "pose_3d"
+
+    def __init__(
+        self,
+        network: dict[str, Any],
+        codec: dict[str, Any] | None,
+        crop: dict[str, Any] | None,
+        loss: dict[str, Any] | None,
+        section: str,
+        defaults: dict[str, Any],
+        given: dict[str, Any] | None,
+    ) -> None:
+        settings = _section(f"estimator.{section}", defaults, given)
+        if not settings["weight"] >= 0 or int(settings["hidden"]) < 1:
+            raise ValueError(f"estimator.{section}: weight must be >= 0 and hidden >= 1, got {settings}")
+        if settings["hand_size_mm"] is not None and not settings["hand_size_mm"] > 0:
+            raise ValueError(f"estimator.{section}.hand_size_mm must be positive or null, got {settings['hand_size_mm']}")
+        super().__init__(network, codec, crop, loss)
+        if not isinstance(self.network, MobileNetV2Pose):
+            raise ValueError(f"model.name: a 3D head needs mobilenetv2_pose, got {network.get('name')!r}")
+        self.kwargs[section] = settings
+        self.head_settings = settings
+        self.pose_3d_codec = BoneVectorCodec()
+        self.hand_size_mm = mean_hand_size() if settings["hand_size_mm"] is None else float(settings["hand_size_mm"])
+        self.bone_lengths = mean_bone_lengths() * (self.hand_size_mm / mean_hand_size())
+        if settings["freeze_2d"]:
+            self.freeze_network()
+
+    @property
+    def targets(self) -> dict[str, TargetCodec]:
+        return {"heatmaps": self.codec, self.pose_3d_target: self.pose_3d_codec}  # type: ignore[dict-item]  # encodes crops
+
+    def network_maps(self, images: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The backbone's features by stride, the heatmap head's stride-4 map and the heatmaps;
+        without gradients where the network is frozen."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.network_frozen):
+            features, head = self.network.forward_features(images)
+            return features, head, self.network.predict(head)
+
+    def head_records(self, outputs: dict[str, Any], batch: dict[str, Any]) -> np.ndarray:
+        """The head's own per-item validation figures, ``head_width`` columns (NaN: not labelled)."""
+        raise NotImplementedError
+
+    def head_metrics(self, records: np.ndarray) -> dict[str, float]:
+        """The head's own epoch figures from :meth:`head_records`'s columns."""
+        raise NotImplementedError
+
+    def validation_records(self, outputs: dict[str, Any], batch: dict[str, Any]) -> np.ndarray:
+        """Per item: the 21 keypoint errors in crop pixels, the head's own figures and the 21
+        scale-aligned root-relative 3D errors in mm (NaN where not labelled)."""
+        targets = batch["targets"]
+        pose = {key: value.cpu().numpy().astype(np.float64) for key, value in targets[self.pose_3d_target].items()}
+        errors = aligned_errors(self.decode_3d(outputs), pose["keypoints_3d"], pose["labelled_3d"] > 0, "scale")
+        return np.concatenate([super().validation_records(outputs, batch), self.head_records(outputs, batch), errors], axis=1)
+
+    def validation_metrics(self, records: np.ndarray, auc_range_px: tuple[float, float]) -> dict[str, float]:
+        keypoints, own, errors = np.split(records, [NUM_JOINTS, NUM_JOINTS + self.head_width], axis=1)
+        low, high, steps = PCK_RANGE_3D_MM
+        return {
+            **super().validation_metrics(keypoints, auc_range_px),
+            **self.head_metrics(own),
+            "mpjpe_scale_mm": mean_error(errors),
+            "auc_3d": auc(errors, low, high, steps) if not np.isnan(errors).all() else float("nan"),
+        }
