@@ -92,6 +92,7 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(weights, tmp_path)
         ([], "give a SOURCE or --webcam N"),
         (["{photos}", "--weights", "{photos}/notes.txt"], "notes.txt: not a readable weights file"),
         (["{photos}", "--weights", "{photos}/missing.pt"], "missing.pt: weights file is missing"),
+        (["{photos}", "--hand-size", "0"], "the hand size must be a positive length in mm"),
     ],
 )
 def test_bad_sources_and_weights_are_one_clear_line(photos, capsys, arguments, message):

@@ -156,6 +156,13 @@ def test_the_camera_frame_3d_is_the_re_anchored_3d_at_the_hand_size_and_the_fit_
     refit = fit_camera_frame(found.keypoints, found.keypoints_3d, K, size_mm=mean_hand_size()).keypoints_3d
     assert np.abs(camera - refit).max() < 1e-6  # what the former second fit gave
 
+    (larger,) = Predictor(estimator=estimator, finder="whole_image", hand_size_mm=100.0)(coordinate_image(0), K=K)
+    assert hand_size(larger.keypoints_3d_camera) == pytest.approx(100.0, rel=1e-9)
+    assert np.abs(project(larger.keypoints_3d_camera, K) - found.keypoints).max() < 1e-9  # farther, on the same rays
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(ValueError, match="hand size"):
+            Predictor(estimator=estimator, finder="whole_image", hand_size_mm=bad)
+
     behind = shape.copy()
     behind[12, 2] -= 650.0  # a fingertip far nearer than the wrist: no lift, but a fit of the shape
     estimator.shape = behind

@@ -61,6 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument("--fov", type=float, metavar="DEG", help="3D estimators: the camera's horizontal field of view, for camera-frame 3D")
     camera.add_argument("--focal", type=float, metavar="PX", help="3D estimators: the focal length in pixels, for camera-frame 3D")
+    parser.add_argument(
+        "--hand-size", type=float, metavar="MM",
+        help="3D estimators: the hand's wrist to middle-knuckle length in mm, where known (default: the mean "
+        "hand's, about 87); sets the scale of the 3D and the camera-frame distance",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.set_defaults(func=_predict)
 
@@ -79,8 +84,8 @@ def _predict(args: argparse.Namespace) -> int:
 
         predictor = Predictor(
             args.weights, device=args.device, refine=not args.no_refine, backend=args.backend,
-            fov_degrees=args.fov, focal_px=args.focal, detector=args.detector, finder=args.finder,
-            **test_time_options(args),
+            fov_degrees=args.fov, focal_px=args.focal, hand_size_mm=args.hand_size, detector=args.detector,
+            finder=args.finder, **test_time_options(args),
         )
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

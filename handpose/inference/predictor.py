@@ -149,6 +149,8 @@ class Predictor:
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if hand_size_mm is not None and not (np.isfinite(hand_size_mm) and hand_size_mm > 0):
+            raise ValueError(f"the hand size must be a positive length in mm, got {hand_size_mm}")
         passes = _check_refine_passes(refine_passes)
         self.refine_passes = passes if refine else 0
         self.tta_views = _tta_views(tta_scales, tta_rotations)
