@@ -15,6 +15,7 @@ hand size) and ``auc_3d`` (its PCK AUC over 20-50 mm).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from handpose.codecs.target_codec import TargetCodec
 from handpose.estimators.heatmap_2d import HeatmapEstimator, _section
 from handpose.geometry.fit_3d import mean_bone_lengths, mean_hand_size
 from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc, mean_error
+from handpose.models.hand_layout import HandLayoutEncoder
 from handpose.models.mobilenetv2_pose import MobileNetV2Pose
 from handpose.skeleton import NUM_JOINTS
 
@@ -74,6 +76,16 @@ class Heatmap3DHeadEstimator(HeatmapEstimator):
     @property
     def targets(self) -> dict[str, TargetCodec]:
         return {"heatmaps": self.codec, self.pose_3d_target: self.pose_3d_codec}  # type: ignore[dict-item]  # encodes crops
+
+    def layout_head(self, head_type: Callable[..., HandLayoutEncoder]) -> HandLayoutEncoder:
+        """A head of ``head_type`` sized to this network's maps, with the settings' ``hidden``
+        channels (:class:`~handpose.models.hand_layout.HandLayoutEncoder`'s arguments and the
+        stride-32 grid of the crop)."""
+        network = self.network
+        return head_type(
+            network.predict.in_channels, network.backbone.channels_at_stride, int(self.head_settings["hidden"]),
+            self.crop.input_size // 32,
+        ).to(memory_format=torch.channels_last)
 
     def network_maps(self, images: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The backbone's features by stride, the heatmap head's stride-4 map and the heatmaps;

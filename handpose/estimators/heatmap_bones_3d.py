@@ -83,10 +83,7 @@ class HeatmapBones3DEstimator(Heatmap3DHeadEstimator):
         if self.head_settings["loss"] not in BONE_LOSSES:
             raise ValueError(f"estimator.bones.loss: {self.head_settings['loss']!r} is not one of {', '.join(BONE_LOSSES)}")
         self.bones = self.head_settings
-        self.bone_head = BoneDirectionHead(
-            self.network.predict.in_channels, self.network.backbone.channels_at_stride, int(self.bones["hidden"]),
-            self.crop.input_size // 32,
-        ).to(memory_format=torch.channels_last)
+        self.bone_head = self.layout_head(BoneDirectionHead)
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
         features, head, heatmaps = self.network_maps(images)

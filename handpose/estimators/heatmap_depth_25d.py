@@ -88,10 +88,7 @@ class HeatmapDepth25DEstimator(Heatmap3DHeadEstimator):
     ) -> None:
         super().__init__(network, codec, crop, loss, "depths", HEAD_DEFAULTS, depths)
         self.depths = self.head_settings
-        self.depth_head = DepthMapHead(
-            self.network.predict.in_channels, self.network.backbone.channels_at_stride, int(self.depths["hidden"]),
-            self.crop.input_size // 32,
-        ).to(memory_format=torch.channels_last)
+        self.depth_head = self.layout_head(DepthMapHead)
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
         features, head, heatmaps = self.network_maps(images)
