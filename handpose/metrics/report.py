@@ -14,6 +14,7 @@ import numpy as np
 
 from handpose.metrics.alignment import ALIGNMENTS, aligned_errors
 from handpose.metrics.keypoint_errors import count_missing, keypoint_errors, mean_error, scored
+from handpose.metrics.mirroring import mirrored_hands
 from handpose.metrics.pck import (
     PCK_RANGE_2D_PX,
     PCK_RANGE_3D_FULL_MM,
@@ -42,7 +43,8 @@ def evaluate_2d(
     Keys: dimension, unit, num_images, missing_images (images with none of their labelled joints
     predicted), num_joints, missing_joints, epe_mean, epe_median, pck (a list with one entry: low,
     high, steps, unit, auc, thresholds, values), pck_at_alpha (alpha, normaliser, value),
-    per_keypoint_epe (by joint name), per_image_epe (list of N).
+    per_keypoint_epe (by joint name), per_image_epe (list of N), mirrored_hands (hands whose thumb
+    and little-finger sides are swapped: :func:`handpose.metrics.mirroring.mirrored_hands`).
     """
     errors = _errors_of_hands(pred, gt, labelled, dimension=2)
     return {
@@ -55,6 +57,7 @@ def evaluate_2d(
             "normaliser": "longer side of the box around the image's labelled ground-truth keypoints",
             "value": pck_at_alpha(pred, gt, labelled, alpha),
         },
+        "mirrored_hands": mirrored_hands(pred, gt, labelled),
     }
 
 
@@ -94,11 +97,12 @@ def format_report_table(reports: dict[str, dict]) -> str:
     auc_titles = [_auc_title(entry) for entry in _summaries(first)[0]["pck"]]
     if first["dimension"] == 2:
         header = ["model", "images", "missing joints", f"EPE mean ({unit})", f"EPE median ({unit})"]
-        header += [f"PCK@{first['pck_at_alpha']['alpha']:g}"] + auc_titles
+        header += [f"PCK@{first['pck_at_alpha']['alpha']:g}"] + auc_titles + ["mirrored hands"]
         rows = [
             [name, str(r["num_images"]), str(r["missing_joints"]), _number(r["epe_mean"], 2)]
             + [_number(r["epe_median"], 2), _number(r["pck_at_alpha"]["value"], 3)]
             + [_number(entry["auc"], 3) for entry in r["pck"]]
+            + [_number(r["mirrored_hands"]["fraction"], 3)]
             for name, r in reports.items()
         ]
     else:
