@@ -313,3 +313,26 @@ def test_a_3d_estimator_on_a_set_with_3d_labels_gets_a_3d_report(tmp_path: Path)
     figures = report["protocol"]["3d"]
     assert figures["num_hands"] == report["num_samples"] and figures["num_hands"] >= 3
     assert all(np.isfinite(value) for value in figures.values() if isinstance(value, float))
+
+
+def test_the_onnx_backend_scores_as_torch_does_2d_and_3d(tmp_path: Path, capsys):
+    from handpose.estimators import build_estimator
+    from handpose.synth.cache import prepare_synth_set
+
+    annotations = prepare_synth_set(3, 21, 96, tmp_path / "cache")
+    estimator = build_estimator(
+        "heatmap_depth_25d", network={"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 8},
+        codec={"input_size": 64},
+    )
+    weights = save_weights(estimator, tmp_path / "depths.pt")
+    reports = {
+        backend: evaluate_checkpoints([weights], f"coco:{annotations}", tmp_path / backend, progress=False, backend=backend)["depths"]
+        for backend in ("torch", "onnx")
+    }
+    assert [report["protocol"]["backend"] for report in reports.values()] == ["torch", "onnx"]
+    torch_report, onnx_report = reports["torch"], reports["onnx"]
+    assert onnx_report["image_pixels"]["epe_mean"] == pytest.approx(torch_report["image_pixels"]["epe_mean"], rel=1e-3)
+    for key, value in torch_report["protocol"]["3d"].items():
+        assert onnx_report["protocol"]["3d"][key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
+    assert main(["eval", str(weights), "--data", f"coco:{annotations}", "--backend", "onnx", "--out", str(tmp_path / "cli")]) == 0
+    assert "mirrored hands" in capsys.readouterr().out

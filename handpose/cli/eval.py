@@ -9,6 +9,7 @@ PCK PNGs with every curve. A 3D estimator on a set with 3D labels also gets 3D f
 (root-relative scale-aligned and Procrustes-aligned errors and AUCs, camera-frame errors where K
 is known; handpose.evaluation.eval_3d). A COCO results file (.json) of predictions made elsewhere (e.g.
 MediaPipe) may stand in for a checkpoint; hands it has no prediction for count as misses.
+``--backend onnx`` scores the network as deployed: exported and run by onnxruntime.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--finder detector: the whole pipeline on whole images",
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--backend", choices=("torch", "onnx"), default="torch",
+        help="what runs the networks: torch, or onnx (exported on the fly and run by onnxruntime, as deployed)",
+    )
     add_test_time_options(parser)  # whole images only (--finder other than boxes)
     parser.set_defaults(func=_eval)
 
@@ -84,7 +89,7 @@ def _eval(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, limit=args.limit, norm_size=args.norm_size,
             overlay_count=args.overlays, device=device, detector=args.detector,
             finder=args.finder or ("detector" if args.detector else "boxes"),
-            predictor_options=test_time_options(args),
+            predictor_options=test_time_options(args), backend=args.backend,
         )
     except (SampleError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

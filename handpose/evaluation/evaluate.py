@@ -76,6 +76,7 @@ def evaluate_checkpoints(
     finder: str = "boxes",
     detector: str | Path | None = None,
     predictor_options: dict | None = None,
+    backend: str = "torch",
 ) -> dict[str, dict]:
     """Evaluate each model (or COCO results ``.json`` file) on the dataset of ``data_spec``.
 
@@ -85,7 +86,8 @@ def evaluate_checkpoints(
     whole images (:mod:`handpose.evaluation.whole_image`; "auto" is ``handpose predict``'s
     default), ``detector`` the weights that finder uses instead of the bundled ones,
     ``predictor_options`` the Predictor's test-time options (refine_passes, tta_*; whole images only,
-    where they differ from the Predictor's defaults).
+    where they differ from the Predictor's defaults), ``backend`` what runs the networks ("torch",
+    or "onnx": exported and run by onnxruntime, as deployed).
     """
     if finder not in FINDERS:
         raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
@@ -106,7 +108,7 @@ def evaluate_checkpoints(
     reports = {}
     for name, checkpoint in zip(names, checkpoints):
         keypoints, scores, protocol = predict_source(
-            Path(checkpoint), samples, batch_size, device, progress, finder, detector, predictor_options
+            Path(checkpoint), samples, batch_size, device, progress, finder, detector, predictor_options, backend
         )
         report = {
             "name": name,
@@ -141,17 +143,18 @@ def predict_source(
     finder: str = "boxes",
     detector: str | Path | None = None,
     predictor_options: dict | None = None,
+    backend: str = "torch",
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from an estimator run
-    top-down (weights file, bundled name or checkpoint) or from a COCO results file (``.json``);
-    ``predictor_options`` go to the Predictor of a whole-image ``finder``."""
+    top-down (weights file, bundled name or checkpoint) on ``backend`` or from a COCO results file
+    (``.json``); ``predictor_options`` go to the Predictor of a whole-image ``finder``."""
     if source.suffix == ".json":
         keypoints, scores = match_results(read_coco_results(source), samples)
         matched = int(np.isfinite(keypoints).all(axis=-1).any(axis=-1).sum())
         return keypoints, scores, {"kind": "COCO results file", "hands_matched": matched}
-    from handpose.inference.weights import load_estimator
+    from handpose.inference.predictor import load_for_backend
 
-    estimator = load_estimator(source, device)  # a missing or unreadable file raises WeightsError naming it
+    estimator = load_for_backend(source, device, backend)  # a missing or unreadable file raises WeightsError naming it
     start = time.perf_counter()
     if finder != "boxes":
         keypoints, scores, figures = predict_whole_images(
@@ -163,6 +166,7 @@ def predict_source(
             "estimator": estimator.name,
             **figures,
             **({"predictor_options": _jsonable(predictor_options)} if predictor_options else {}),
+            "backend": backend,
             "device": str(device),
             "seconds_per_image": seconds / figures["images"],
         }
@@ -177,6 +181,7 @@ def predict_source(
         "input_size": estimator.crop.input_size,
         "padding": estimator.crop.padding,
         "flip_to_right": estimator.crop.flip_to_right,
+        "backend": backend,
         "device": str(device),
         "seconds_per_image": seconds / len(samples),
     }

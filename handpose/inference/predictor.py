@@ -157,7 +157,7 @@ class Predictor:
         if tta_combine not in TTA_COMBINES:
             raise ValueError(f"unknown tta_combine {tta_combine!r}; choose one of {', '.join(TTA_COMBINES)}")
         self.tta_combine = tta_combine
-        self.estimator = estimator if estimator is not None else _load(weights, device, backend)
+        self.estimator = estimator if estimator is not None else load_for_backend(weights, device, backend)
         self.refine = refine and self.refine_passes > 0
         resolved = _resolve_finder(finder, detector)
         # "auto" stays the name where it means the close-up first, then the detector.
@@ -411,7 +411,7 @@ def load_hand_finder(
     """A hand finder's estimator (the hand detector or HandSegNet), loaded on ``backend`` where
     ``finder`` names weights (a bundled name, weights file, checkpoint or ONNX file); a ValueError
     where it finds no hands (has no ``detect``)."""
-    estimator = _load(finder, device, backend) if isinstance(finder, (str, Path)) else finder
+    estimator = load_for_backend(finder, device, backend) if isinstance(finder, (str, Path)) else finder
     if not hasattr(estimator, "detect"):
         raise ValueError(f"{finder}: not a hand detector (its estimator is {estimator.name!r})")
     return estimator
@@ -428,8 +428,11 @@ def _resolve_finder(finder: str, detector: str | Path | Estimator | None) -> str
     )
 
 
-def _load(weights: str | Path, device: str | torch.device, backend: str) -> Estimator | OnnxEstimator:
-    """The estimator of ``weights`` on the backend asked for (an ONNX file always runs on onnxruntime)."""
+def load_for_backend(weights: str | Path, device: str | torch.device, backend: str) -> Estimator | OnnxEstimator:
+    """The estimator of ``weights`` on ``backend`` ("torch", or "onnx": exported on the fly and run by
+    onnxruntime); an ONNX file always runs on onnxruntime."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if str(weights).endswith(".onnx"):
         from handpose.inference.onnx_backend import load_onnx_estimator
 
