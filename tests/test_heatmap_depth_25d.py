@@ -119,3 +119,38 @@ def test_loss_and_validation_figures_of_perfect_and_wrong_depths(seeded_one_thre
     assert terms["depth_loss"].item() == 0.0 and torch.isfinite(terms["loss"])
     empty = estimator.validation_metrics(estimator.validation_records({"heatmaps": heatmaps, "depths": depths}, batch), (0, 20))
     assert all(math.isnan(empty[name]) for name in ("depth_error", "mpjpe_scale_mm", "auc_3d"))
+
+
+def test_own_up_path_starts_as_the_networks_and_learns_while_the_network_stays_frozen(tmp_path, seeded_one_thread_torch):
+    from handpose.inference.weights import load_estimator, save_weights
+    from handpose.train.checkpoint import load_network_weights
+    from handpose.train.config import config_from_dict
+    from handpose.train.run import train
+
+    source = save_weights(tiny_estimator().eval(), tmp_path / "plain.pt")
+    own = tiny_estimator(own_up_path=True, freeze_2d=True)
+    missing, _ = load_network_weights(own, source)
+    assert missing and all(name.startswith("depth_head.up.") for name in missing)
+    own.start_new_weights(missing)
+    images = torch.randn(2, 3, INPUT, INPUT)
+    with torch.no_grad():
+        assert torch.allclose(own.eval()(images)["depths"], load_estimator(source)(images)["depths"], atol=1e-6)
+
+    config = config_from_dict({
+        "name": "own-up-path",
+        "init_from": str(source),
+        "data": {"train": [{"format": "synth", "count": 8, "seed": 1, "size": 64}],
+                 "val": [{"format": "synth", "count": 4, "seed": 2, "size": 64}],
+                 "cache_dir": str(tmp_path / "cache"), "batch_size": 4, "workers": 0},
+        "model": {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 8},
+        "estimator": {"name": "heatmap_depth_25d", "depths": {"hidden": 8, "freeze_2d": True, "own_up_path": True}},
+        "codec": {"input_size": INPUT, "sigma": 1.5},
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
+        "output_dir": str(tmp_path / "run"),
+    })
+    trained = load_estimator(train(config).last_checkpoint)
+    before = load_estimator(source)
+    network = {k: v for k, v in trained.state_dict().items() if k.startswith("network.")}
+    assert all(torch.equal(value, before.state_dict()[name]) for name, value in network.items())  # frozen, bit for bit
+    up = trained.depth_head.up.state_dict()
+    assert any(not torch.equal(value, trained.network.head.state_dict()[name]) for name, value in up.items())  # it learned

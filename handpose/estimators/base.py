@@ -102,6 +102,11 @@ class Estimator(nn.Module):
             flip_to_right=crop.flip_to_right, seed=seed,
         )
 
+    def start_new_weights(self, missing: list[str]) -> None:
+        """After ``init_from`` loaded weights that lack the ``missing`` ones (a new head on a
+        trained network): start those from the loaded ones where that is the better start. By
+        default they keep their initialisation."""
+
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
         raise NotImplementedError
 

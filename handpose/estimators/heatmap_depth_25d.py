@@ -15,18 +15,26 @@ scaled to ``depths.hand_size_mm`` when set (:func:`shape_from_depths`); the Pred
 them on the image's own rays (:func:`~handpose.geometry.lift_25d.anchor_prediction`), which is
 what ``handpose predict`` and ``handpose eval`` report.
 
+With ``depths.own_up_path`` the head reads, instead of the heatmap head's stride-4 map, a map of
+its own: a trainable copy of the heatmap head's up-sampling steps over the backbone's features,
+started from the network's own steps when a run's ``init_from`` lacks it
+(:meth:`HeatmapDepth25DEstimator.start_new_weights`). The 2D network can then stay frozen, bit for
+bit, while the features the depths are read from still learn.
+
 The loss is the heatmap loss plus ``depths.weight`` times the mean absolute error of the
 relative depths over the joints labelled in 3D. Validation adds ``depth_error`` (that error, in
 hand sizes) and the 3D figures of every 3D head (:mod:`~handpose.estimators.heatmap_3d_head`).
 
 Keyword arguments: those of :class:`~handpose.estimators.heatmap_2d.HeatmapEstimator` (the
 network must be "mobilenetv2_pose") plus ``depths``, the settings every 3D head has ({weight,
-hidden, hand_size_mm, freeze_2d}).
+hidden, hand_size_mm, freeze_2d}) and ``own_up_path`` (default false).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import copy
 
 import numpy as np
 import torch
@@ -36,11 +44,13 @@ from handpose.estimators.heatmap_3d_head import HEAD_DEFAULTS, Heatmap3DHeadEsti
 from handpose.geometry.fit_3d import SIZE_BONE, keypoints_from_bone_directions
 from handpose.metrics import mean_error
 from handpose.models.hand_layout import HandLayoutEncoder
-from handpose.models.mobilenetv2_pose import conv_bn
+from handpose.models.mobilenetv2_pose import conv_bn, upsample
 from handpose.skeleton import NUM_JOINTS, ROOT, bone_vectors
 
 #: Keeps the weighted means defined when a batch has no joint labelled in 3D.
 _EPS = 1e-8
+#: The depth settings: every 3D head's, and whether the head up-samples the backbone's features itself.
+DEPTH_DEFAULTS: dict[str, Any] = {**HEAD_DEFAULTS, "own_up_path": False}
 
 
 class DepthMapHead(HandLayoutEncoder):
@@ -48,7 +58,8 @@ class DepthMapHead(HandLayoutEncoder):
     convolution of the head map) plus the whole hand's layout in one vector (a linear layer over
     :class:`~handpose.models.hand_layout.HandLayoutEncoder`'s stride-32 map), added at every cell,
     then mixed. Depth relative to the wrist needs both: which way the palm faces, from the whole
-    crop, and how a finger is foreshortened, where it is."""
+    crop, and how a finger is foreshortened, where it is. Where :attr:`up` holds up-sampling steps
+    of its own (``depths.own_up_path``), the head map it reads is theirs, not the network's."""
 
     def __init__(self, head_channels: int, channels_at_stride: dict[int, int], hidden: int, grid: int) -> None:
         super().__init__(head_channels, channels_at_stride, hidden)
@@ -56,8 +67,11 @@ class DepthMapHead(HandLayoutEncoder):
         self.local = conv_bn(head_channels, hidden, 3)
         self.mix = conv_bn(hidden, hidden, 3)
         self.predict = nn.Conv2d(hidden, NUM_JOINTS, 1)
+        self.up: nn.ModuleList | None = None
 
     def forward(self, features: dict[int, torch.Tensor], head_map: torch.Tensor) -> torch.Tensor:
+        if self.up is not None:
+            head_map = upsample(self.up, features)
         layout = self.summary(self.encode(features, head_map).flatten(1))
         return self.predict(self.mix(self.local(head_map) + layout[:, :, None, None]))
 
@@ -86,9 +100,17 @@ class HeatmapDepth25DEstimator(Heatmap3DHeadEstimator):
         loss: dict[str, Any] | None = None,
         depths: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(network, codec, crop, loss, "depths", HEAD_DEFAULTS, depths)
+        super().__init__(network, codec, crop, loss, "depths", DEPTH_DEFAULTS, depths)
         self.depths = self.head_settings
         self.depth_head = self.layout_head(DepthMapHead)
+        if self.depths["own_up_path"]:  # learns even where the network is frozen
+            self.depth_head.up = copy.deepcopy(self.network.head).requires_grad_(True)
+
+    def start_new_weights(self, missing: list[str]) -> None:
+        """Own up-sampling steps that the weights loaded lack start as the network's own steps,
+        so the head starts from the map it was trained on."""
+        if self.depth_head.up is not None and any(name.startswith("depth_head.up.") for name in missing):
+            self.depth_head.up.load_state_dict(self.network.head.state_dict())
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
         features, head, heatmaps = self.network_maps(images)

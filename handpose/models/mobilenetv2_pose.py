@@ -192,10 +192,16 @@ class MobileNetV2Pose(nn.Module):
         ``head_channels``), from which :attr:`predict` draws the heatmaps: for further heads on
         the same features, such as 3D bone directions."""
         features = self.backbone(images)
-        x = features[max(features)]
-        for step, stride in zip(self.head, LATERAL_STRIDES):
-            x = step(x, features[stride])
-        return features, x
+        return features, upsample(self.head, features)
+
+
+def upsample(steps: nn.ModuleList, features: dict[int, torch.Tensor]) -> torch.Tensor:
+    """The stride-4 map of :class:`UpStep` ``steps`` (one per :data:`LATERAL_STRIDES`) from the
+    backbone's features by stride: the heatmap head's path, or a 3D head's own copy of it."""
+    x = features[max(features)]
+    for step, stride in zip(steps, LATERAL_STRIDES):
+        x = step(x, features[stride])
+    return x
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         heatmaps = self.predict(self.forward_features(images)[1])

@@ -68,6 +68,7 @@ def train(config: ExperimentConfig) -> TrainResult:
             new, left_behind = load_network_weights(module.estimator, config.init_from)
         except ValueError as error:
             raise ConfigError(f"init_from: {error}") from None
+        module.estimator.start_new_weights(new)
         for names, what in (
             (new, f"weights not in {config.init_from} start from their initialisation"),
             (left_behind, f"weights of {config.init_from} outside its network are left behind"),
