@@ -32,9 +32,8 @@ hidden, hand_size_mm, freeze_2d}) and ``own_up_path`` (default false).
 
 from __future__ import annotations
 
-from typing import Any
-
 import copy
+from typing import Any
 
 import numpy as np
 import torch
