@@ -194,6 +194,10 @@ class MobileNetV2Pose(nn.Module):
         features = self.backbone(images)
         return features, upsample(self.head, features)
 
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        heatmaps = self.predict(self.forward_features(images)[1])
+        return {"heatmaps": heatmaps, "stages": [heatmaps]}
+
 
 def upsample(steps: nn.ModuleList, features: dict[int, torch.Tensor]) -> torch.Tensor:
     """The stride-4 map of :class:`UpStep` ``steps`` (one per :data:`LATERAL_STRIDES`) from the
@@ -202,7 +206,3 @@ def upsample(steps: nn.ModuleList, features: dict[int, torch.Tensor]) -> torch.T
     for step, stride in zip(steps, LATERAL_STRIDES):
         x = step(x, features[stride])
     return x
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
-        heatmaps = self.predict(self.forward_features(images)[1])
-        return {"heatmaps": heatmaps, "stages": [heatmaps]}
