@@ -62,6 +62,7 @@ ABLATIONS: dict[str, list[str]] = {
     "input_160": ["codec.input_size=160"],  # finer crops and 40x40 heatmaps: 1.56x the pixels per crop
     "input_160_seed8": ["codec.input_size=160", "seed=8"],  # its noise, as baseline_seed8 is the baseline's
     "input_192": ["codec.input_size=192"],  # 48x48 heatmaps: 2.25x the pixels per crop
+    "wrong_side": ["augment.wrong_side_probability=0.25"],  # left hands shown as they are, asking for no hand
 }
 
 #: Shared by every backbone run: the ablation's data, from scratch, no early stop.

@@ -202,3 +202,31 @@ def test_with_the_heatmap_codec_the_decoded_peaks_are_the_crop_keypoints():
     assert np.median(np.abs(decoded[use] - keypoints[use])) < 0.05  # a few joints near an edge decode worse
     cropped = apply_affine(sample.keypoints_2d, item["affine"].numpy())
     assert np.allclose(cropped[use], keypoints[use], atol=1e-3)
+
+
+def test_wrong_side_crops_show_the_other_side_and_ask_for_no_hand():
+    from handpose.codecs import GaussianHeatmapCodec
+
+    codec = GaussianHeatmapCodec(64, 16, sigma=2.0)
+    samples = make_samples(6)  # left, right, unknown side, twice
+    always = HandPoseDataset(samples, {"heatmaps": codec}, 64, augment=AugmentConfig(wrong_side_probability=1.0))
+    never = HandPoseDataset(samples, {"heatmaps": codec}, 64, augment=AugmentConfig())
+    for index, sample in enumerate(samples):
+        wrong, right = always[index], never[index]
+        assert bool(right["flipped"]) == (sample.hand_side == "left")
+        if sample.hand_side is None:  # no side, no wrong side: the item is the plain one
+            assert torch.equal(wrong["image"], right["image"]) and not bool(wrong["flipped"])
+            continue
+        assert bool(wrong["flipped"]) != bool(right["flipped"])
+        assert torch.count_nonzero(wrong["targets"]["heatmaps"]["heatmaps"]) == 0
+        assert torch.all(wrong["targets"]["heatmaps"]["weights"] == 1)
+        assert torch.count_nonzero(right["targets"]["heatmaps"]["heatmaps"]) > 0
+
+
+def test_wrong_side_crops_need_targets_that_can_say_no_hand_and_a_network_of_right_hands():
+    with pytest.raises(ValueError, match="'heatmaps' cannot say that no hand is there"):
+        HandPoseDataset(make_samples(2), {"heatmaps": PeakCodec()}, INPUT_SIZE, augment=AugmentConfig(wrong_side_probability=0.5))
+    with pytest.raises(ValueError, match="wrong_side_probability needs flip_to_right"):
+        AugmentConfig(wrong_side_probability=0.5, flip_to_right=False)
+    with pytest.raises(ValueError, match="wrong_side_probability must lie in"):
+        AugmentConfig(wrong_side_probability=1.5)

@@ -81,6 +81,16 @@ class GaussianHeatmapCodec:
         heatmaps = along_y[..., :, None] * along_x[..., None, :] * valid[..., None, None]
         return {"heatmaps": heatmaps.astype(np.float32), "weights": valid.astype(np.float32)}
 
+    def encode_absent(self, num_keypoints: int) -> dict[str, np.ndarray]:
+        """The targets of a crop with no hand the network should find (a hand of the wrong side:
+        ``AugmentConfig.wrong_side_probability``): all ``num_keypoints`` maps zero and weighed, so
+        the loss teaches "no joint here"."""
+        width, height = self.heatmap_size
+        return {
+            "heatmaps": np.zeros((num_keypoints, height, width), np.float32),
+            "weights": np.ones(num_keypoints, np.float32),
+        }
+
     def decode(self, heatmaps: "np.ndarray | torch.Tensor") -> tuple[np.ndarray, np.ndarray]:
         """Keypoints float32 (..., K, 2) in input pixels and scores float32 (..., K) (each map's
         maximum) from heatmaps (..., K, h, w), numpy or torch; the result is always numpy."""

@@ -59,6 +59,12 @@ class AugmentConfig:
       About 0.4 ms per crop at 0.05, computed on the band alone (a whole FFT and its inverse
       cost more); listing the pool costs about 0.1 s once per worker, and the first use of each
       photo about 10 ms. (Times from one core, against about 0.3 ms for the rest of this step.)
+    - ``wrong_side_probability``: show a hand of known side as the other side (a left hand as it
+      is, a right hand mirrored) with targets that say no hand is there (every heatmap zero, every
+      map weighed), so that a network of right hands learns to answer a left one with low scores:
+      the Predictor keeps the orientation of each crop that scores higher, and telling them apart
+      asks the network to tell a palm from the back of a hand. Needs ``flip_to_right`` and
+      targets that can say "no hand" (:func:`absent_targets`).
 
     Their random numbers are drawn after all the others, and only when their probability is above
     zero, so at zero every other random draw, and the output, is what it was without them.
@@ -80,6 +86,7 @@ class AugmentConfig:
     random_erasing_area: tuple[float, float] = (0.02, 0.2)
     fourier_mix_probability: float = 0.0
     fourier_beta: float = 0.05
+    wrong_side_probability: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -91,7 +98,10 @@ class AugmentConfig:
         for name in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"AugmentConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
-        probabilities = ("blur_probability", "grayscale_probability", "random_erasing_probability", "fourier_mix_probability")
+        probabilities = (
+            "blur_probability", "grayscale_probability", "random_erasing_probability", "fourier_mix_probability",
+            "wrong_side_probability",
+        )
         for name in probabilities:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"AugmentConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -104,6 +114,8 @@ class AugmentConfig:
             raise ValueError(f"AugmentConfig.fourier_beta must lie in (0, {MAX_FOURIER_BETA}], got {self.fourier_beta}")
         if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
             raise ValueError(f"AugmentConfig.blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
+        if self.wrong_side_probability > 0 and not self.flip_to_right:
+            raise ValueError("AugmentConfig.wrong_side_probability needs flip_to_right: a network of both sides has no wrong one")
 
 
 def evaluation_crop_box(sample: HandSample, padding: float, flip_to_right: bool) -> CropBox:
@@ -113,17 +125,26 @@ def evaluation_crop_box(sample: HandSample, padding: float, flip_to_right: bool)
 
 
 def sample_crop_box(sample: HandSample, cfg: AugmentConfig, rng: np.random.Generator, padding: float) -> CropBox:
-    """A random crop around the hand box: scaled, turned and shifted within ``cfg``'s ranges."""
+    """A random crop around the hand box: scaled, turned and shifted within ``cfg``'s ranges, and
+    now and then, for a hand of known side, mirrored to the wrong side (``wrong_side_probability``;
+    :func:`shows_wrong_side` tells)."""
     base = box_around(sample.box, padding)
     low, high = np.log(cfg.scale_range)
     size = base.size * float(np.exp(rng.uniform(low, high)))
     shift = rng.uniform(-cfg.shift, cfg.shift, 2) * size
+    rotation = float(rng.uniform(-cfg.rotation_degrees, cfg.rotation_degrees))
+    flip = cfg.flip_to_right and sample.hand_side == "left"
+    if cfg.wrong_side_probability > 0 and sample.hand_side is not None and rng.random() < cfg.wrong_side_probability:
+        flip = not flip
     return CropBox(
-        center=(base.center[0] + float(shift[0]), base.center[1] + float(shift[1])),
-        size=size,
-        rotation=float(rng.uniform(-cfg.rotation_degrees, cfg.rotation_degrees)),
-        flip=cfg.flip_to_right and sample.hand_side == "left",
+        center=(base.center[0] + float(shift[0]), base.center[1] + float(shift[1])), size=size, rotation=rotation, flip=flip
     )
+
+
+def shows_wrong_side(sample: HandSample, box: CropBox, flip_to_right: bool) -> bool:
+    """Whether ``box`` shows a network of right hands (``flip_to_right``) the sample's hand as a
+    left one."""
+    return flip_to_right and sample.hand_side is not None and box.flip != (sample.hand_side == "left")
 
 
 def photometric(

@@ -19,7 +19,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset, WeightedRandomSampl
 
 from handpose.codecs.image_normalization import normalize_image
 from handpose.codecs.target_codec import TargetCodec
-from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box
+from handpose.data.augment import AugmentConfig, evaluation_crop_box, photometric, sample_crop_box, shows_wrong_side
 from handpose.geometry.crop import crop_affine, crop_sample
 from handpose.structures import HandSample, SampleError
 
@@ -101,6 +101,13 @@ class HandPoseDataset(SeededDataset):
             )
         if input_size <= 0 or padding <= 0:
             raise ValueError(f"HandPoseDataset: input_size and padding must be positive, got {input_size}, {padding}")
+        if augment is not None and augment.wrong_side_probability > 0:
+            mute = [name for name, codec in targets.items() if not hasattr(codec, "encode_absent")]
+            if mute:
+                raise ValueError(
+                    f"augment.wrong_side_probability: the target {mute[0]!r} cannot say that no hand is there; "
+                    "leave it at 0 for this estimator"
+                )
         super().__init__(seed)
         self.samples = samples
         self.targets = dict(targets)
@@ -125,10 +132,11 @@ class HandPoseDataset(SeededDataset):
         image = crop.image if self.augment is None else photometric(crop.image, self.augment, rng, hand_box=crop.box)
         labelled = crop.labelled
         keypoints = np.where(labelled[:, None], crop.keypoints_2d, 0.0)
+        absent = self.augment is not None and shows_wrong_side(sample, box, self.flip_to_right)
         targets = {
             name: {
                 key: torch.as_tensor(np.asarray(value), dtype=torch.float32)
-                for key, value in _encode(codec, crop, keypoints).items()
+                for key, value in (codec.encode_absent(len(keypoints)) if absent else _encode(codec, crop, keypoints)).items()
             }
             for name, codec in self.targets.items()
         }
