@@ -200,7 +200,7 @@ def truth_checkpoint(monkeypatch, dataset: Path) -> Path:
     """A stand-in weights file whose estimator answers with the ground truth, located through the image."""
     samples = parse_data_spec(f"coco:{dataset}").read().samples
     estimator = GeometryReadingEstimator(np.stack([s.keypoints_2d for s in samples]), padding=2.5)
-    monkeypatch.setattr("handpose.inference.weights.load_estimator", lambda path, device="cpu": estimator)
+    monkeypatch.setattr("handpose.inference.predictor.load_estimator", lambda path, device="cpu": estimator)
     path = dataset.parent / "truth.pt"
     path.write_bytes(b"stand-in")
     return path
