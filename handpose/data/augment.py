@@ -64,7 +64,7 @@ class AugmentConfig:
       map weighed), so that a network of right hands learns to answer a left one with low scores:
       the Predictor keeps the orientation of each crop that scores higher, and telling them apart
       asks the network to tell a palm from the back of a hand. Needs ``flip_to_right`` and
-      targets that can say "no hand" (:func:`absent_targets`).
+      targets that can say "no hand" (a codec with ``encode_absent``, as the heatmap codec has).
 
     Their random numbers are drawn after all the others, and only when their probability is above
     zero, so at zero every other random draw, and the output, is what it was without them.
