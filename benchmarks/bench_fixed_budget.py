@@ -63,6 +63,8 @@ ABLATIONS: dict[str, list[str]] = {
     "input_160_seed8": ["codec.input_size=160", "seed=8"],  # its noise, as baseline_seed8 is the baseline's
     "input_192": ["codec.input_size=192"],  # 48x48 heatmaps: 2.25x the pixels per crop
     "wrong_side": ["augment.wrong_side_probability=0.25"],  # left hands shown as they are, asking for no hand
+    "upright": ["augment.upright_probability=0.8"],  # most crops turned so the hand stands upright
+    "upright_seed8": ["augment.upright_probability=0.8", "seed=8"],  # its noise
 }
 
 #: Shared by every backbone run: the ablation's data, from scratch, no early stop.

@@ -4,6 +4,7 @@ import pytest
 
 from handpose.geometry.camera import apply_affine, intrinsics, project
 from handpose.geometry.crop import (
+    MIDDLE_MCP,
     CropBox,
     box_around,
     box_around_keypoints,
@@ -12,6 +13,7 @@ from handpose.geometry.crop import (
     crop_image,
     crop_sample,
     uncrop_keypoints,
+    upright_rotation,
 )
 from handpose.structures import HandSample
 
@@ -183,3 +185,19 @@ def test_boxes_around_keypoints_and_boxes():
         box_around(np.array([5.0, 5.0, 5.0, 5.0]))
     with pytest.raises(ValueError, match="size"):
         CropBox((0.0, 0.0), 0.0)
+
+
+def test_upright_rotation_stands_any_hand_upright_in_its_crop_mirrored_or_not():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        keypoints = rng.uniform(0, 400, (21, 2))
+        rotation = upright_rotation(keypoints)
+        for flip in (False, True):
+            crop = apply_affine(keypoints, crop_affine(CropBox((200.0, 200.0), 300.0, rotation, flip), 128))
+            direction = crop[MIDDLE_MCP] - crop[0]  # wrist to middle knuckle, in the crop
+            assert abs(direction[0]) < 1e-9 * np.linalg.norm(direction) + 1e-9 and direction[1] < 0
+    keypoints = np.zeros((21, 2))
+    keypoints[MIDDLE_MCP] = (10.0, -10.0)  # leaning right, clockwise on screen: turned back by 45 degrees
+    assert upright_rotation(keypoints) == pytest.approx(45.0)
+    with pytest.raises(ValueError, match="coincide"):
+        upright_rotation(np.zeros((21, 2)))

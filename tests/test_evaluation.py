@@ -333,6 +333,9 @@ def test_the_onnx_backend_scores_as_torch_does_2d_and_3d(tmp_path: Path, capsys)
     torch_report, onnx_report = reports["torch"], reports["onnx"]
     assert onnx_report["image_pixels"]["epe_mean"] == pytest.approx(torch_report["image_pixels"]["epe_mean"], rel=1e-3)
     for key, value in torch_report["protocol"]["3d"].items():
-        assert onnx_report["protocol"]["3d"][key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
+        if value is None:  # a figure an untrained network's 3D leaves undefined, e.g. no hand placed in front of the camera
+            assert onnx_report["protocol"]["3d"][key] is None, key
+        else:
+            assert onnx_report["protocol"]["3d"][key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
     assert main(["eval", str(weights), "--data", f"coco:{annotations}", "--backend", "onnx", "--out", str(tmp_path / "cli")]) == 0
     assert "mirrored hands" in capsys.readouterr().out

@@ -230,3 +230,24 @@ def test_wrong_side_crops_need_targets_that_can_say_no_hand_and_a_network_of_rig
         AugmentConfig(wrong_side_probability=0.5, flip_to_right=False)
     with pytest.raises(ValueError, match="wrong_side_probability must lie in"):
         AugmentConfig(wrong_side_probability=1.5)
+
+
+def test_upright_crops_stand_the_hand_upright_before_the_random_turn():
+    from handpose.geometry.crop import MIDDLE_MCP, crop_affine, upright_rotation
+
+    samples = [replace(s, visibility=np.full(21, 2, dtype=np.int8)) for s in make_samples(6)]
+    rng = np.random.default_rng(0)
+    for sample in samples:
+        box = sample_crop_box(sample, AugmentConfig(upright_probability=1.0, rotation_degrees=10.0), rng, 1.5)
+        crop = apply_affine(sample.keypoints_2d, crop_affine(box, 64))
+        lean = np.degrees(np.arctan2(*(crop[MIDDLE_MCP] - crop[0]) * [1, -1]))
+        assert abs(lean) <= 10.0 + 1e-6  # upright, give or take the random turn
+        assert abs(box.rotation - upright_rotation(sample.keypoints_2d)) <= 10.0 + 1e-6
+    plain = [sample_crop_box(s, AugmentConfig(), np.random.default_rng(1), 1.5) for s in samples]
+    unused = [sample_crop_box(s, AugmentConfig(upright_probability=0.0), np.random.default_rng(1), 1.5) for s in samples]
+    assert plain == unused  # off: every draw as before
+    hidden = replace(samples[0], visibility=np.where(np.arange(21) == MIDDLE_MCP, 0, samples[0].visibility))
+    turned = sample_crop_box(hidden, AugmentConfig(upright_probability=1.0, rotation_degrees=0.0), rng, 1.5)
+    assert turned.rotation == 0.0  # without the knuckle's label the crop stays plain
+    with pytest.raises(ValueError, match="upright_probability must lie in"):
+        AugmentConfig(upright_probability=-0.1)

@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--backend", choices=("torch", "onnx"), default="torch",
         help="what runs the networks: torch, or onnx (exported on the fly and run by onnxruntime, as deployed)",
     )
-    add_test_time_options(parser)  # whole images only (--finder other than boxes)
+    add_test_time_options(parser)  # whole images only (--finder other than boxes), except --upright
     parser.set_defaults(func=_eval)
 
 

@@ -191,6 +191,11 @@ def add_test_time_options(parser: argparse.ArgumentParser) -> None:
         "about 1.4x the time: docs/results.md)",
     )
     parser.add_argument(
+        "--upright", action="store_true",
+        help="turn each hand's final crop so that the hand stands upright, as MediaPipe does (boxes and found "
+        "hands: twice the crops; docs/results.md, 'Upright crops')",
+    )
+    parser.add_argument(
         "--tta-combine", choices=("best", "mean"), default="best",
         help="how the test-time views combine: the view of the highest pose score (best, the default) or "
         "the per-joint score-weighted mean of their keypoints (mean)",
@@ -204,6 +209,7 @@ def test_time_options(args: argparse.Namespace) -> dict[str, Any]:
         "tta_scales": args.tta_scales,
         "tta_rotations": args.tta_rotations,
         "tta_combine": args.tta_combine,
+        "upright": args.upright,
     }
 
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from handpose.geometry.crop import CropBox, box_around
+from handpose.geometry.crop import MIDDLE_MCP, CropBox, box_around, upright_rotation
+from handpose.skeleton import WRIST
 from handpose.structures import HandSample
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ class AugmentConfig:
       the Predictor keeps the orientation of each crop that scores higher, and telling them apart
       asks the network to tell a palm from the back of a hand. Needs ``flip_to_right`` and
       targets that can say "no hand" (a codec with ``encode_absent``, as the heatmap codec has).
+    - ``upright_probability``: turn the crop so that the hand stands upright (wrist below the
+      middle-finger knuckle, :func:`~handpose.geometry.crop.upright_rotation`) before the random
+      turn of up to ``rotation_degrees``, as MediaPipe normalises its crops: a network that sees
+      mostly upright hands has less to learn, and an upright second pass at inference shows it
+      its hands that way. Hands without both joints labelled keep the plain crop.
 
     Their random numbers are drawn after all the others, and only when their probability is above
     zero, so at zero every other random draw, and the output, is what it was without them.
@@ -87,6 +93,7 @@ class AugmentConfig:
     fourier_mix_probability: float = 0.0
     fourier_beta: float = 0.05
     wrong_side_probability: float = 0.0
+    upright_probability: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -100,7 +107,7 @@ class AugmentConfig:
                 raise ValueError(f"AugmentConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         probabilities = (
             "blur_probability", "grayscale_probability", "random_erasing_probability", "fourier_mix_probability",
-            "wrong_side_probability",
+            "wrong_side_probability", "upright_probability",
         )
         for name in probabilities:
             if not 0 <= getattr(self, name) <= 1:
@@ -125,9 +132,10 @@ def evaluation_crop_box(sample: HandSample, padding: float, flip_to_right: bool)
 
 
 def sample_crop_box(sample: HandSample, cfg: AugmentConfig, rng: np.random.Generator, padding: float) -> CropBox:
-    """A random crop around the hand box: scaled, turned and shifted within ``cfg``'s ranges, and
-    now and then, for a hand of known side, mirrored to the wrong side (``wrong_side_probability``;
-    :func:`shows_wrong_side` tells)."""
+    """A random crop around the hand box: scaled, turned and shifted within ``cfg``'s ranges, now
+    and then, for a hand of known side, mirrored to the wrong side (``wrong_side_probability``;
+    :func:`shows_wrong_side` tells), and now and then turned so that the hand stands upright
+    before the random turn (``upright_probability``)."""
     base = box_around(sample.box, padding)
     low, high = np.log(cfg.scale_range)
     size = base.size * float(np.exp(rng.uniform(low, high)))
@@ -136,6 +144,8 @@ def sample_crop_box(sample: HandSample, cfg: AugmentConfig, rng: np.random.Gener
     flip = cfg.flip_to_right and sample.hand_side == "left"
     if cfg.wrong_side_probability > 0 and sample.hand_side is not None and rng.random() < cfg.wrong_side_probability:
         flip = not flip
+    if _happens(rng, cfg.upright_probability) and sample.labelled[[WRIST, MIDDLE_MCP]].all():
+        rotation += upright_rotation(sample.keypoints_2d)
     return CropBox(
         center=(base.center[0] + float(shift[0]), base.center[1] + float(shift[1])), size=size, rotation=rotation, flip=flip
     )

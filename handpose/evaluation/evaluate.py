@@ -50,6 +50,9 @@ from handpose.viz.curves import plot_pck_curves
 #: Where the hands come from: the annotated boxes, or the Predictor's own finders on whole images.
 FINDERS = ("boxes", *PREDICTOR_FINDERS)
 
+#: The Predictor options that apply to the annotated boxes as well as to whole images.
+BOX_OPTIONS = ("upright",)
+
 #: Skipped samples whose reasons a report lists (all are counted).
 MAX_SKIP_REASONS = 20
 
@@ -85,16 +88,17 @@ def evaluate_checkpoints(
     ``finder`` is "boxes" (top-down on the annotated boxes) or one of the Predictor's finders on
     whole images (:mod:`handpose.evaluation.whole_image`; "auto" is ``handpose predict``'s
     default), ``detector`` the weights that finder uses instead of the bundled ones,
-    ``predictor_options`` the Predictor's test-time options (refine_passes, tta_*; whole images only,
-    where they differ from the Predictor's defaults), ``backend`` what runs the networks ("torch",
+    ``predictor_options`` the Predictor's test-time options where they differ from its defaults
+    (refine_passes, tta_* on whole images only; upright, :data:`BOX_OPTIONS`, on boxes too), ``backend`` what runs the networks ("torch",
     or "onnx": exported and run by onnxruntime, as deployed).
     """
     if finder not in FINDERS:
         raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(FINDERS)}")
     predictor_options = _non_default_options(predictor_options)
-    if predictor_options and finder == "boxes":
+    whole_image_only = [name for name in predictor_options if name not in BOX_OPTIONS]
+    if whole_image_only and finder == "boxes":
         raise ValueError(
-            f"the Predictor's options ({', '.join(predictor_options)}) apply to whole images: choose a finder other than boxes"
+            f"the Predictor's options ({', '.join(whole_image_only)}) apply to whole images: choose a finder other than boxes"
         )
     if not checkpoints:
         raise ValueError("no checkpoints to evaluate")
@@ -147,7 +151,8 @@ def predict_source(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2), scores (N, 21) and how they were obtained, from an estimator run
     top-down (weights file, bundled name or checkpoint) on ``backend`` or from a COCO results file
-    (``.json``); ``predictor_options`` go to the Predictor of a whole-image ``finder``."""
+    (``.json``); ``predictor_options`` go to the Predictor of a whole-image ``finder``, and
+    ``upright`` among them to the top-down pass on the boxes."""
     if source.suffix == ".json":
         keypoints, scores = match_results(read_coco_results(source), samples)
         matched = int(np.isfinite(keypoints).all(axis=-1).any(axis=-1).sum())
@@ -171,7 +176,8 @@ def predict_source(
             "seconds_per_image": seconds / figures["images"],
         }
         return keypoints, scores, protocol
-    predictions = predict_topdown(estimator, samples, batch_size=batch_size, progress=progress)
+    upright = bool((predictor_options or {}).get("upright", False))
+    predictions = predict_topdown(estimator, samples, batch_size=batch_size, progress=progress, upright=upright)
     seconds = time.perf_counter() - start
     with_3d = [i for i, (hand, sample) in enumerate(zip(predictions.hands, samples))
                if hand.keypoints_3d is not None and sample.keypoints_3d is not None]
@@ -181,6 +187,7 @@ def predict_source(
         "input_size": estimator.crop.input_size,
         "padding": estimator.crop.padding,
         "flip_to_right": estimator.crop.flip_to_right,
+        "upright": upright,
         "backend": backend,
         "device": str(device),
         "seconds_per_image": seconds / len(samples),

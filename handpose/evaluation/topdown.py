@@ -38,11 +38,14 @@ def predict_topdown(
     boxes: Sequence[CropBox] | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    upright: bool = False,
 ) -> TopDownPredictions:
     """Predict the 21 keypoints of each sample from a crop around its box.
 
     ``boxes`` replaces the crops of :func:`~handpose.data.augment.evaluation_crop_box` (built from
-    the estimator's padding and flip), e.g. with a detector's boxes; one per sample.
+    the estimator's padding and flip), e.g. with a detector's boxes; one per sample. ``upright``:
+    each crop run again turned so that its first prediction stands upright
+    (:func:`~handpose.inference.crops.estimate_in_boxes`); ``crop_sizes`` are unchanged by it.
     """
     if not samples:
         raise ValueError("no samples to predict")
@@ -52,7 +55,8 @@ def predict_topdown(
     if len(boxes) != len(samples):
         raise ValueError(f"got {len(boxes)} crop boxes for {len(samples)} samples; give one per sample")
     predictions = estimate_in_boxes(
-        estimator, lambda i: samples[i].load_image(), boxes, finder="boxes", batch_size=batch_size, progress=progress
+        estimator, lambda i: samples[i].load_image(), boxes, finder="boxes", batch_size=batch_size, progress=progress,
+        upright=upright,
     )
     return TopDownPredictions(
         keypoints=np.stack([p.keypoints for p in predictions]),

@@ -20,7 +20,11 @@ import numpy as np
 
 from handpose.geometry.camera import apply_affine, compose_affines, invert_affine
 from handpose.geometry.flip import mirror_matrix, opposite_side
+from handpose.skeleton import FINGERS, WRIST
 from handpose.structures import HandSample, keypoint_box
+
+#: The middle finger's knuckle: with the wrist, the hand's in-plane direction.
+MIDDLE_MCP = FINGERS["middle"][0]
 
 
 @dataclass(frozen=True)
@@ -193,3 +197,17 @@ def box_around(box_xyxy: np.ndarray, padding: float = 1.5) -> CropBox:
 def box_around_keypoints(keypoints_2d: np.ndarray, visibility: np.ndarray, padding: float = 1.5) -> CropBox:
     """The square crop around the labelled keypoints, ``padding`` times the longer side of their box."""
     return box_around(keypoint_box(keypoints_2d, visibility), padding)
+
+
+def upright_rotation(keypoints_2d: np.ndarray) -> float:
+    """The :attr:`CropBox.rotation` (degrees) that turns a hand upright in its crop: the wrist
+    below its middle-finger knuckle, fingers up, as MediaPipe's landmark network sees its hands.
+
+    A network shown upright hands only spends none of its capacity on in-plane orientation; the
+    crop's mirror (``flip``) comes after the rotation and keeps the hand upright.
+    """
+    kp = np.asarray(keypoints_2d, dtype=np.float64)
+    dx, dy = kp[MIDDLE_MCP] - kp[WRIST]
+    if not (math.isfinite(dx) and math.isfinite(dy)) or math.hypot(dx, dy) == 0:
+        raise ValueError("upright_rotation: the wrist and the middle-finger knuckle coincide or are not finite")
+    return math.degrees(math.atan2(dx, -dy))  # how far the hand leans clockwise from upright on screen

@@ -1,9 +1,16 @@
 """Run an estimator on square crops of images and map its keypoints back: the one top-down step
-that evaluation on annotated boxes and the Predictor share."""
+that evaluation on annotated boxes and the Predictor share.
+
+The upright pass (``upright=True``, :func:`turned_upright`) runs each crop again, turned so that
+the first pass's hand stands upright (wrist below the middle-finger knuckle), as MediaPipe turns
+its landmark crops: hands at any angle then reach the network as upright as the hands it learns
+most from (docs/results.md, "Upright crops").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from handpose.estimators import Estimator
-from handpose.geometry.crop import CropBox, crop_affine, crop_image
+from handpose.geometry.crop import CropBox, crop_affine, crop_image, upright_rotation
 from handpose.structures import HandPrediction
 
 if TYPE_CHECKING:
@@ -25,14 +32,20 @@ def estimate_in_boxes(
     finder: str = "",
     batch_size: int = 32,
     progress: bool = False,
+    upright: bool = False,
 ) -> list[HandPrediction]:
     """One :class:`HandPrediction` per crop box, in the pixels of the box's image.
 
     ``image_of(i)`` gives the RGB uint8 image box i lies in (called once per box, in order, so it
     may read files lazily). A box with ``flip`` mirrors its crop: the affine includes the mirror,
     so mapping keypoints back through it mirrors them back, and the prediction's side says the
-    hand appears as a left one. The estimator runs in eval mode on its own device.
+    hand appears as a left one. The estimator runs in eval mode on its own device. ``upright``:
+    a second pass on the boxes :func:`turned_upright` by the first pass's keypoints, whose
+    predictions are returned (twice the crops).
     """
+    if upright:
+        first = estimate_in_boxes(estimator, image_of, boxes, finder, batch_size, progress)
+        return estimate_in_boxes(estimator, image_of, turned_upright(boxes, first), finder, batch_size, progress)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     estimator.eval()
@@ -48,3 +61,16 @@ def estimate_in_boxes(
         affines = np.stack([crop_affine(box, size) for box in chunk])
         predictions += estimator.predict(outputs, affines, np.array([box.flip for box in chunk]), finder=finder)
     return predictions
+
+
+def turned_upright(boxes: Sequence[CropBox], predictions: Sequence[HandPrediction]) -> list[CropBox]:
+    """Each box turned so that its prediction's hand stands upright in the crop (its centre, size
+    and mirror kept); a box whose wrist and middle knuckle were predicted on one point stays as
+    it is."""
+    turned = []
+    for box, prediction in zip(boxes, predictions, strict=True):
+        try:
+            turned.append(replace(box, rotation=upright_rotation(prediction.keypoints)))
+        except ValueError:
+            turned.append(box)
+    return turned

@@ -43,6 +43,12 @@ rotations of -15, 0 and 15 degrees with ``best``, the choice on 001 (+0.012 AUC 
 scales 0.9 and 1.0 with ``best`` +0.005 on 001, +0.003 on 040; every ``mean`` tried scored lower
 on 001 than the plain crop.
 
+``upright`` (off by default) turns each hand's final crop so that the hand stands upright in it,
+its wrist below its middle-finger knuckle as the previous pass predicted them, as MediaPipe turns
+its landmark crops: the whole-image finder's refine passes are turned (no extra crop), a box's or a
+found hand's crop is run again turned (twice the crops). Measured in docs/results.md, "Upright
+crops".
+
 Every crop is cut from the full-resolution image, as Hand4Whole asks for small hands, except where
 the crop's warp would shrink it more than :data:`MAX_WARP_SHRINK` times: then from a copy of the
 image downscaled with area averaging, so that a 4000-pixel photo is not aliased by a 128-pixel
@@ -84,7 +90,7 @@ from handpose.geometry.fit_3d import (
     mean_hand_size,
 )
 from handpose.geometry.lift_25d import ASSUMED_FOV_DEGREES, anchor_to_2d
-from handpose.inference.crops import estimate_in_boxes
+from handpose.inference.crops import estimate_in_boxes, turned_upright
 from handpose.inference.sources import load_image
 from handpose.inference.weights import load_estimator, resolve_weights
 from handpose.skeleton import ROOT
@@ -126,7 +132,8 @@ class Predictor:
     on the box of the previous pass's keypoints; ``refine=False`` means none). ``tta_scales``,
     ``tta_rotations`` (degrees, counter-clockwise) and ``tta_combine``: test-time views of each
     hand's final crop (module docstring); the defaults, one plain view, run exactly the pipeline
-    without them. ``finder``: one of :data:`FINDERS`; ``detector``: the weights (or estimator)
+    without them. ``upright``: turn each hand's final crop so that the hand stands upright
+    (module docstring). ``finder``: one of :data:`FINDERS`; ``detector``: the weights (or estimator)
     of the detector or HandSegNet that finder uses, instead of the bundled ones.
     """
 
@@ -146,6 +153,7 @@ class Predictor:
         tta_scales: Sequence[float] = (1.0,),
         tta_rotations: Sequence[float] = (0.0,),
         tta_combine: str = "best",
+        upright: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -157,6 +165,7 @@ class Predictor:
         if tta_combine not in TTA_COMBINES:
             raise ValueError(f"unknown tta_combine {tta_combine!r}; choose one of {', '.join(TTA_COMBINES)}")
         self.tta_combine = tta_combine
+        self.upright = upright
         self.estimator = estimator if estimator is not None else load_for_backend(weights, device, backend)
         self.refine = refine and self.refine_passes > 0
         resolved = _resolve_finder(finder, detector)
@@ -282,6 +291,8 @@ class Predictor:
         for _ in range(self.refine_passes):
             # Each tighter crop decides the side afresh (docs/model_card.md: measured on the real frames).
             crop = box_around(keypoint_box(found[0].keypoints), self.estimator.crop.padding)
+            if self.upright:
+                crop = turned_upright([crop], found)[0]
             found = self._both_orientations(image, [crop], "whole_image")
         return self._with_views(image, [crop], found, "whole_image")
 
@@ -297,9 +308,17 @@ class Predictor:
         crop = self.estimator.crop
         crops = [box_around(box, crop.padding) for box in boxes]
         if sides is None:
-            return self._with_views(image, crops, self._both_orientations(image, crops, "boxes", hints), "boxes")
+            found = self._both_orientations(image, crops, "boxes", hints)
+            if self.upright:  # the turned crop decides the side afresh, as a refine pass does
+                crops = turned_upright(crops, found)
+                found = self._both_orientations(image, crops, "boxes", hints)
+            return self._with_views(image, crops, found, "boxes")
         flips = [crop.flip_to_right and side == "left" for side in sides]
-        found = self._estimate(image, [replace(c, flip=f) for c, f in zip(crops, flips)], "boxes")
+        crops = [replace(c, flip=f) for c, f in zip(crops, flips)]
+        found = self._estimate(image, crops, "boxes")
+        if self.upright:
+            crops = turned_upright(crops, found)
+            found = self._estimate(image, crops, "boxes")
         found = [replace(p, hand_side=side, hand_score=1.0) for p, side in zip(found, sides)]
         return self._with_views(image, crops, found, "boxes", flips)
 
