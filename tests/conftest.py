@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does, before torch loads OpenMP
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI's training commands do, before torch loads OpenMP
 
 import pytest  # noqa: E402
 

@@ -26,3 +26,20 @@ def test_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "handpose.cli.main", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "usage: handpose" in out.stdout
+
+
+def test_only_commands_that_train_make_openmp_threads_sleep_and_torch_is_not_loaded_before():
+    """PASSIVE waiting keeps a training's threads off its loader workers' cores, but made
+    inference 2.4 times slower; the choice is made after parsing, before torch loads OpenMP."""
+    from handpose.cli.main import trains
+
+    parser = build_parser()
+    assert trains(parser.parse_args(["train", "configs/default.yaml"]))
+    assert trains(parser.parse_args(["adapt", "--images", "x", "--out", "y.pt"]))
+    assert trains(parser.parse_args(["demo", "--train"]))
+    assert not trains(parser.parse_args(["demo"]))
+    assert not trains(parser.parse_args(["predict", "photo.jpg"]))
+    assert not trains(parser.parse_args(["eval", "default", "--data", "coco:x.json"]))
+    code = "import sys; from handpose.cli.main import build_parser; build_parser().parse_args(['eval', 'default', '--data', 'coco:x']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

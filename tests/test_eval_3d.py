@@ -8,7 +8,8 @@ import pytest
 from test_bone_vectors import hand_3d_sample
 
 from handpose.estimators import CropSpec, Estimator
-from handpose.evaluation.eval_3d import anchor_on_2d, evaluate_3d_predictions, evaluate_3d_topdown
+from handpose.evaluation.eval_3d import anchor_on_2d, evaluate_3d_predictions, evaluate_3d_where_labelled
+from handpose.evaluation.topdown import predict_topdown
 from handpose.metrics.alignment import root_relative
 from handpose.structures import HandPrediction
 
@@ -35,7 +36,7 @@ def truth(sample, scale=1.0):
         box=sample.box,
         keypoints=sample.keypoints_2d,
         keypoint_scores=np.ones(21),
-        keypoints_3d=scale * root_relative(sample.keypoints_3d),
+        keypoints_3d=None if sample.keypoints_3d is None else scale * root_relative(sample.keypoints_3d),
     )
 
 
@@ -43,7 +44,9 @@ def test_the_ground_truth_scores_perfectly_from_predicted_and_ground_truth_2d():
     samples = [hand_3d_sample(i, side) for i, side in enumerate(("left", "right", "right"))]
     unlabelled = replace(hand_3d_sample(7), keypoints_3d=None)
     no_camera = replace(hand_3d_sample(8), K=None)
-    report = evaluate_3d_topdown(TruthEstimator(samples + [no_camera]), samples + [unlabelled, no_camera], batch_size=2)
+    every = samples + [unlabelled, no_camera]
+    predictions = predict_topdown(TruthEstimator(every), every, batch_size=2, progress=False).hands
+    report = evaluate_3d_where_labelled(predictions, every)
     assert report["num_hands"] == 4 and report["skipped_without_3d"] == 1
     summary = report["summary"]
     assert summary["scale_aligned_mean_mm"] < 1e-6 and summary["pa_mpjpe_mm"] < 1e-6
@@ -72,8 +75,9 @@ def test_predictions_without_3d_are_refused():
     sample = hand_3d_sample(0)
     with pytest.raises(ValueError, match="keypoints_3d"):
         evaluate_3d_predictions([replace(truth(sample), keypoints_3d=None)], [sample])
-    with pytest.raises(ValueError, match="3D keypoints"):
-        evaluate_3d_topdown(TruthEstimator([]), [replace(sample, keypoints_3d=None)])
+    assert evaluate_3d_where_labelled([truth(sample)], [replace(sample, keypoints_3d=None)]) is None
+    with pytest.raises(ValueError, match="one prediction per sample"):
+        evaluate_3d_where_labelled([], [sample])
 
 
 def test_top_down_3d_is_scored_re_anchored_on_the_predicted_2d_where_the_sample_has_k():

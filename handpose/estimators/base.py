@@ -102,6 +102,13 @@ class Estimator(nn.Module):
             flip_to_right=crop.flip_to_right, seed=seed,
         )
 
+    @property
+    def reads_side(self) -> bool:
+        """Whether each prediction's ``hand_score`` says how sure the network is of the side the
+        prediction names (a side head), so that the Predictor may choose between a crop and its
+        mirror by it; False by default, where ``hand_score`` is the mean keypoint score."""
+        return False
+
     def start_new_weights(self, missing: list[str]) -> None:
         """After ``init_from`` loaded weights that lack the ``missing`` ones (a new head on a
         trained network): start those from the loaded ones where that is the better start. By

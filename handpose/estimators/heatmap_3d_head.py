@@ -11,6 +11,12 @@ it (and ``init_from`` a 2D model) the 2D network is kept as loaded and only the 
 and how it decodes 3D; validation adds to the 2D figures the head's own records, then
 ``mpjpe_scale_mm`` (root-relative 3D error after scale alignment, so independent of the assumed
 hand size) and ``auc_3d`` (its PCK AUC over 20-50 mm).
+
+With ``side_head`` the estimator also says which side each crop shows
+(:class:`~handpose.models.side_head.SideHead`, fitted after training by ``handpose side-head``):
+its outputs gain ``side_logits`` and each prediction's ``hand_score`` is the probability that the
+hand is of the side the prediction names, which the Predictor's choice between a crop and its
+mirror uses instead of the keypoint scores (:attr:`reads_side`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from handpose.geometry.fit_3d import mean_bone_lengths, mean_hand_size
 from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc, mean_error
 from handpose.models.hand_layout import HandLayoutEncoder
 from handpose.models.mobilenetv2_pose import MobileNetV2Pose
+from handpose.models.side_head import SideHead
+from handpose.structures import HandPrediction
 from handpose.skeleton import NUM_JOINTS
 
 #: The settings every 3D head has (module docstring); a subclass's defaults extend these.
@@ -56,6 +64,7 @@ class Heatmap3DHeadEstimator(HeatmapEstimator):
         section: str,
         defaults: dict[str, Any],
         given: dict[str, Any] | None,
+        side_head: bool = False,
     ) -> None:
         settings = _section(f"estimator.{section}", defaults, given)
         if not settings["weight"] >= 0 or int(settings["hidden"]) < 1:
@@ -72,6 +81,40 @@ class Heatmap3DHeadEstimator(HeatmapEstimator):
         self.bone_lengths = mean_bone_lengths() * (self.hand_size_mm / mean_hand_size())
         if settings["freeze_2d"]:
             self.freeze_network()
+        self.side_head: SideHead | None = None
+        if side_head:
+            self.add_side_head()
+
+    def add_side_head(self) -> None:
+        """A new, unfitted side head (saying nothing until fitted), recorded in the spec so that a
+        weights file rebuilds it. The spec leaves it out when there is none, so specs from before
+        side heads rebuild as they were."""
+        self.kwargs["side_head"] = True
+        head = SideHead(self.network.backbone.channels_at_stride, self.network.predict.in_channels)
+        self.side_head = head.to(self.network.predict.weight.device)
+
+    @property
+    def reads_side(self) -> bool:
+        return self.side_head is not None
+
+    def side_outputs(self, features: dict[int, torch.Tensor], head_map: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"side_logits": (B,)}`` from the side head, or nothing without one: for each forward."""
+        return {} if self.side_head is None else {"side_logits": self.side_head(features, head_map)}
+
+    def predict(
+        self,
+        outputs: dict[str, Any],
+        affines: np.ndarray,
+        flipped: np.ndarray,
+        finder: str = "",
+        hand_scores: np.ndarray | None = None,
+    ) -> list[HandPrediction]:
+        """As :meth:`Estimator.predict`; with a side head, ``hand_score`` is the probability that
+        the crop shows a right hand, which is the side the prediction names (a mirrored crop's
+        right hand appears as a left one)."""
+        if hand_scores is None and "side_logits" in outputs:
+            hand_scores = torch.sigmoid(torch.as_tensor(outputs["side_logits"]).float()).cpu().numpy()
+        return super().predict(outputs, affines, flipped, finder, hand_scores)
 
     @property
     def targets(self) -> dict[str, TargetCodec]:

@@ -78,8 +78,9 @@ class HeatmapBones3DEstimator(Heatmap3DHeadEstimator):
         crop: dict[str, Any] | None = None,
         loss: dict[str, Any] | None = None,
         bones: dict[str, Any] | None = None,
+        side_head: bool = False,
     ) -> None:
-        super().__init__(network, codec, crop, loss, "bones", BONE_DEFAULTS, bones)
+        super().__init__(network, codec, crop, loss, "bones", BONE_DEFAULTS, bones, side_head)
         if self.head_settings["loss"] not in BONE_LOSSES:
             raise ValueError(f"estimator.bones.loss: {self.head_settings['loss']!r} is not one of {', '.join(BONE_LOSSES)}")
         self.bones = self.head_settings
@@ -87,7 +88,8 @@ class HeatmapBones3DEstimator(Heatmap3DHeadEstimator):
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
         features, head, heatmaps = self.network_maps(images)
-        return {"heatmaps": heatmaps, "stages": [heatmaps], "bones": self.bone_head(features, head)}
+        bones = self.bone_head(features, head)
+        return {"heatmaps": heatmaps, "stages": [heatmaps], "bones": bones, **self.side_outputs(features, head)}
 
     def bone_loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
         """Mean over the bones labelled in 3D of the direction loss ("cosine" or "l2")."""

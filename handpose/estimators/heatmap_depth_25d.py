@@ -27,7 +27,8 @@ hand sizes) and the 3D figures of every 3D head (:mod:`~handpose.estimators.heat
 
 Keyword arguments: those of :class:`~handpose.estimators.heatmap_2d.HeatmapEstimator` (the
 network must be "mobilenetv2_pose") plus ``depths``, the settings every 3D head has ({weight,
-hidden, hand_size_mm, freeze_2d}) and ``own_up_path`` (default false).
+hidden, hand_size_mm, freeze_2d}) and ``own_up_path`` (default false); ``side_head`` as every 3D head
+estimator has it (:mod:`~handpose.estimators.heatmap_3d_head`).
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ class HeatmapDepth25DEstimator(Heatmap3DHeadEstimator):
         crop: dict[str, Any] | None = None,
         loss: dict[str, Any] | None = None,
         depths: dict[str, Any] | None = None,
+        side_head: bool = False,
     ) -> None:
-        super().__init__(network, codec, crop, loss, "depths", DEPTH_DEFAULTS, depths)
+        super().__init__(network, codec, crop, loss, "depths", DEPTH_DEFAULTS, depths, side_head)
         self.depths = self.head_settings
         self.depth_head = self.layout_head(DepthMapHead)
         if self.depths["own_up_path"]:  # learns even where the network is frozen
@@ -116,7 +118,7 @@ class HeatmapDepth25DEstimator(Heatmap3DHeadEstimator):
         depths = read_depths(self.depth_head(features, head), heatmaps.detach())
         # Relative to the wrist: its own depth is 0, whatever its map says.
         depths = torch.cat([depths[:, :ROOT], torch.zeros_like(depths[:, ROOT : ROOT + 1]), depths[:, ROOT + 1 :]], dim=1)
-        return {"heatmaps": heatmaps, "stages": [heatmaps], "depths": depths}
+        return {"heatmaps": heatmaps, "stages": [heatmaps], "depths": depths, **self.side_outputs(features, head)}
 
     def depth_loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
         """Mean absolute error of the relative depths, in hand sizes, over the joints labelled in

@@ -9,8 +9,9 @@ root-relative 3D is also placed in the camera frame by :func:`~handpose.geometry
 once from the ground-truth 2D (the error of the 3D shape and the assumed size alone). A fit that
 fails (the keypoints no placement explains) counts as a missing prediction.
 
-Top-down predictions are scored as ``handpose predict`` returns them: the network's 3D shape
-re-anchored on its predicted 2D keypoints (:func:`anchor_on_2d`), where the sample has K.
+Predictions are scored as ``handpose predict`` returns them: the network's 3D shape re-anchored
+on its predicted 2D keypoints (:func:`anchor_on_2d`), where the sample has K
+(:func:`evaluate_3d_where_labelled`, what ``handpose eval`` reports on the annotated boxes).
 
 Every figure comes from :func:`handpose.metrics.evaluate_3d`, with its ranges stated beside it.
 """
@@ -21,33 +22,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from handpose.data.augment import evaluation_crop_box
-from handpose.estimators import Estimator
 from handpose.geometry.fit_3d import fit_camera_frame
 from handpose.geometry.lift_25d import anchor_prediction
-from handpose.inference.crops import estimate_in_boxes
 from handpose.metrics import PCK_RANGE_3D_FULL_MM, PCK_RANGE_3D_MM, evaluate_3d
 from handpose.metrics.alignment import root_relative
 from handpose.skeleton import NUM_JOINTS, ROOT
 from handpose.structures import HandPrediction, HandSample
 
 
-def evaluate_3d_topdown(
-    estimator: Estimator, samples: Sequence[HandSample], batch_size: int = 32, progress: bool = False
-) -> dict:
-    """Predict each sample with 3D labels on its evaluation crop (the box with the estimator's
-    padding and flip, as in validation) and report as :func:`evaluate_3d_predictions` does, plus
-    ``skipped_without_3d``, the count of samples left out for having no 3D labels."""
-    with_3d = [sample for sample in samples if sample.keypoints_3d is not None]
+def evaluate_3d_where_labelled(predictions: Sequence[HandPrediction], samples: Sequence[HandSample]) -> dict | None:
+    """The report of :func:`evaluate_3d_predictions` on the hands that have both a predicted and a
+    labelled 3D, scored as ``handpose predict`` gives them (:func:`anchor_on_2d`), plus
+    ``skipped_without_3d``, the count of the others; None where no hand has both (a 2D-only
+    estimator, or a set without 3D labels)."""
+    if len(predictions) != len(samples):
+        raise ValueError(f"need one prediction per sample, got {len(predictions)} for {len(samples)} samples")
+    with_3d = [i for i, (hand, sample) in enumerate(zip(predictions, samples))
+               if hand.keypoints_3d is not None and sample.keypoints_3d is not None]
     if not with_3d:
-        raise ValueError(f"none of the {len(samples)} samples has 3D keypoints to evaluate against")
-    crop = estimator.crop
-    boxes = [evaluation_crop_box(sample, crop.padding, crop.flip_to_right) for sample in with_3d]
-    predictions = estimate_in_boxes(
-        estimator, lambda i: with_3d[i].load_image(), boxes, finder="boxes", batch_size=batch_size, progress=progress
-    )
-    anchored = anchor_on_2d(predictions, with_3d)
-    return {**evaluate_3d_predictions(anchored, with_3d), "skipped_without_3d": len(samples) - len(with_3d)}
+        return None
+    labelled = [samples[i] for i in with_3d]
+    report = evaluate_3d_predictions(anchor_on_2d([predictions[i] for i in with_3d], labelled), labelled)
+    return {**report, "skipped_without_3d": len(samples) - len(with_3d)}
 
 
 def anchor_on_2d(predictions: Sequence[HandPrediction], samples: Sequence[HandSample]) -> list[HandPrediction]:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from handpose.data.spec import DataSpec, parse_data_spec
-from handpose.evaluation.eval_3d import anchor_on_2d, evaluate_3d_predictions
+from handpose.evaluation.eval_3d import evaluate_3d_where_labelled
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
@@ -179,8 +179,6 @@ def predict_source(
     upright = bool((predictor_options or {}).get("upright", False))
     predictions = predict_topdown(estimator, samples, batch_size=batch_size, progress=progress, upright=upright)
     seconds = time.perf_counter() - start
-    with_3d = [i for i, (hand, sample) in enumerate(zip(predictions.hands, samples))
-               if hand.keypoints_3d is not None and sample.keypoints_3d is not None]
     protocol = {
         "kind": "top-down on the annotated hand boxes",
         "estimator": estimator.name,
@@ -192,9 +190,8 @@ def predict_source(
         "device": str(device),
         "seconds_per_image": seconds / len(samples),
     }
-    if with_3d:  # a 3D estimator on a set with 3D labels: its 3D report rides along
-        labelled = [samples[i] for i in with_3d]
-        report = evaluate_3d_predictions(anchor_on_2d([predictions.hands[i] for i in with_3d], labelled), labelled)
+    report = evaluate_3d_where_labelled(predictions.hands, samples)
+    if report is not None:  # a 3D estimator on a set with 3D labels: its 3D report rides along
         protocol["3d"] = {"num_hands": report["num_hands"], **report["summary"]}
     return predictions.keypoints, predictions.scores, protocol
 

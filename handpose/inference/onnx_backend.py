@@ -129,7 +129,7 @@ def inference_outputs(estimator: Estimator, images: torch.Tensor) -> list[str]:
 class OnnxEstimator:
     """An exported estimator run by onnxruntime, with the torch estimator's inference interface:
     ``estimator(images)`` gives a dict of output tensors, and :meth:`decode`, :meth:`predict`,
-    :attr:`crop` and :attr:`name` are the rebuilt torch estimator's.
+    :attr:`crop`, :attr:`name` and :attr:`reads_side` are the rebuilt torch estimator's.
 
     ``decoder`` is that estimator, built from the stored spec without weights: only its codec and
     crop are used, never its network. There is nothing to train: :meth:`eval` changes nothing and
@@ -148,6 +148,10 @@ class OnnxEstimator:
     @property
     def crop(self) -> CropSpec:
         return self.decoder.crop
+
+    @property
+    def reads_side(self) -> bool:
+        return self.decoder.reads_side
 
     def spec(self) -> dict[str, Any]:
         return self.decoder.spec()

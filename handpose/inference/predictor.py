@@ -28,7 +28,9 @@ The pose networks see right hands only (left ones are mirrored in training). Whe
 which side a hand is, each crop (both passes of the whole-image finder) is run both as it is and
 mirrored; the orientation whose keypoints are more confident wins and gives the side as the hand
 appears in the image, and ``hand_score`` is that orientation's share of the two confidences (0.5:
-undecided, 1: certain).
+undecided, 1: certain). An estimator with a side head (the bundled default) decides instead by
+what its head reads off both crops, and ``hand_score`` is the probability of the side chosen:
+right far more often on real photos (docs/results.md, "Which side a crop shows").
 
 Test-time options, measured on the real dev frames (chosen on subject 001, reported on the held-out
 040; docs/results.md, "Test-time options on the real frames"): ``refine_passes``, how many tighter
@@ -359,9 +361,11 @@ class Predictor:
         hints: Sequence[tuple[HandSide | None, float]] | None = None,
     ) -> list[HandPrediction]:
         """Each crop as it is and mirrored; per crop the more confident one, with its side and
-        that orientation's share of the two confidences. ``hints``: a finder's side and side
-        confidence per crop, which win where surer than the network (the detector's side head
-        can be weak: docs/model_card.md)."""
+        that orientation's share of the two confidences, or, for an estimator with a side head
+        (:attr:`~handpose.estimators.Estimator.reads_side`), the side both crops' heads make more
+        likely, with that probability. ``hints``: a finder's side and side confidence per crop,
+        which win where surer than the network (the detector's side head can be weak:
+        docs/model_card.md)."""
         hints = hints if hints is not None else [(None, 0.0)] * len(crops)
         if not self.estimator.crop.flip_to_right:  # a network of both hands: the finder's side, if any
             found = self._estimate(image, crops, finder)
@@ -373,9 +377,13 @@ class Predictor:
         found = self._estimate(image, both, finder)
         chosen = []
         for as_is, mirrored, (side, side_score) in zip(found[0::2], found[1::2], hints):
-            best = as_is if as_is.score >= mirrored.score else mirrored
-            total = as_is.score + mirrored.score
-            share = best.score / total if total > 0 else 0.5
+            if self.estimator.reads_side:  # both crops' side heads: how likely the hand appears as a right one
+                right = (as_is.hand_score + 1.0 - mirrored.hand_score) / 2.0
+                best, share = (as_is, right) if right >= 0.5 else (mirrored, 1.0 - right)
+            else:
+                best = as_is if as_is.score >= mirrored.score else mirrored
+                total = as_is.score + mirrored.score
+                share = best.score / total if total > 0 else 0.5
             if side is not None and side_score > share:
                 best, share = (as_is if as_is.hand_side == side else mirrored), side_score
             chosen.append(replace(best, hand_score=share))
