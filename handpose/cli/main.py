@@ -47,21 +47,27 @@ def _version() -> str:
     return __version__
 
 
-def trains(args: argparse.Namespace) -> bool:
-    """Whether the command trains a network (``train``, ``adapt``, ``demo --train``): beside its
-    data-loader workers and render processes OpenMP threads must sleep while they wait."""
-    return args.command in ("train", "adapt") or (args.command == "demo" and getattr(args, "train", None) is not None)
+def passive_threads(args: argparse.Namespace) -> bool:
+    """Whether torch's OpenMP threads should sleep while they wait (``OMP_WAIT_POLICY=PASSIVE``).
+
+    Yes where torch shares the cores with other work: a training's data-loader workers and render
+    processes (``train``, ``adapt``, ``demo --train``; spinning threads slowed training steps more
+    than tenfold on 2 cores), or onnxruntime's threads where it runs the networks and torch only
+    prepares crops (``--backend onnx``; 26 against 35 ms an image with both cores). No where torch
+    runs the networks: there sleeping threads made each image 2.4 to 3 times slower (the
+    whole-image path 130 against 55 ms on 2 cores).
+    """
+    if args.command in ("train", "adapt") or (args.command == "demo" and getattr(args, "train", None) is not None):
+        return True
+    backends = getattr(args, "backend", None) or getattr(args, "backends", None) or "torch"
+    return "torch" not in backends.split(",")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # imports no torch: each command imports it when it runs
-    if trains(args):
-        # Before torch loads OpenMP: its idle threads otherwise spin against data-loader workers and
-        # render processes, which on a 2-core machine slowed training steps more than tenfold. Not
-        # for inference, where sleeping threads made each image 2.4 times slower (130 against 55
-        # ms for the whole-image path on 2 cores).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if passive_threads(args):
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2
