@@ -5,13 +5,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_bone_vectors import hand_3d_sample
 
 from handpose.estimators import CropSpec, Estimator
 from handpose.evaluation.eval_3d import anchor_on_2d, evaluate_3d_predictions, evaluate_3d_where_labelled
 from handpose.evaluation.topdown import predict_topdown
 from handpose.metrics.alignment import root_relative
 from handpose.structures import HandPrediction
+
+from test_bone_vectors import hand_3d_sample
 
 
 class TruthEstimator(Estimator):

@@ -35,8 +35,8 @@ from handpose.metrics import PCK_RANGE_3D_MM, aligned_errors, auc, mean_error
 from handpose.models.hand_layout import HandLayoutEncoder
 from handpose.models.mobilenetv2_pose import MobileNetV2Pose
 from handpose.models.side_head import SideHead
-from handpose.structures import HandPrediction
 from handpose.skeleton import NUM_JOINTS
+from handpose.structures import HandPrediction
 
 #: The settings every 3D head has (module docstring); a subclass's defaults extend these.
 HEAD_DEFAULTS: dict[str, Any] = {"weight": 1.0, "hidden": 64, "hand_size_mm": None, "freeze_2d": False}
