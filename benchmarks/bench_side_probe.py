@@ -20,6 +20,7 @@ chosen orientation (and of the true side's, for the ceiling). Nothing here train
 from __future__ import annotations
 
 import argparse
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,11 +31,11 @@ from handpose.data.augment import evaluation_crop_box
 from handpose.data.readers import read_dataset
 from handpose.estimators import Estimator
 from handpose.evaluation.evaluate import score_predictions, subject_masks, write_json
-from handpose.geometry.crop import crop_affine, crop_image
+from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.weights import load_estimator
-from handpose.models.side_head import pooled_maps
 from handpose.structures import HandSample
 from handpose.synth.cache import prepare_synth_set
+from handpose.train.side_head import add_side_head
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "uci_hand" / "annotations.json"
@@ -42,67 +43,35 @@ FIT_HANDS = 3000
 BATCH = 32
 
 
-def both_orientations(estimator: Estimator, samples: list[HandSample]) -> tuple[np.ndarray, ...]:
-    """Per sample, for its box as it is and mirrored ((N, 2, ...) each): the pooled maps, the mean
-    keypoint score and hand score (N, 2, 2) and the keypoints in image pixels."""
-    network, size = estimator.network, estimator.crop.input_size
-    features, scores, keypoints = [], [], []
-    for start in range(0, len(samples), BATCH):
-        boxes, crops = [], []
-        for sample in samples[start:start + BATCH]:
-            box = evaluation_crop_box(sample, estimator.crop.padding, flip_to_right=False)
-            image = sample.load_image()
-            for flip in (False, True):
-                boxes.append(replace(box, flip=flip))
-                crops.append(crop_image(image, boxes[-1], size))
-        images = estimator.crop.normalize(np.stack(crops))
-        with torch.no_grad():
-            maps, head = network.forward_features(images)
-            outputs = estimator(images)
-        hands = estimator.predict(outputs, np.stack([crop_affine(b, size) for b in boxes]), np.array([b.flip for b in boxes]))
-        features.append(pooled_maps(maps, head).numpy())
-        scores.append([(hand.score, hand.hand_score) for hand in hands])
-        keypoints.append(np.stack([hand.keypoints for hand in hands]))
-    pairs = [np.concatenate(part).reshape(len(samples), 2, *np.shape(part[0])[1:]) for part in (features, scores, keypoints)]
-    return pairs[0], pairs[1], pairs[2]
+def both_orientations(estimator: Estimator, samples: list[HandSample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample, for its box as it is and mirrored: the mean keypoint score (N, 2), the hand
+    score (N, 2; a side head's probability that the crop shows a right hand) and the keypoints in
+    image pixels (N, 2, 21, 2)."""
+    boxes = [
+        replace(evaluation_crop_box(sample, estimator.crop.padding, flip_to_right=False), flip=flip)
+        for sample in samples for flip in (False, True)
+    ]
+    hands = estimate_in_boxes(estimator, lambda i: samples[i // 2].load_image(), boxes, batch_size=2 * BATCH)
+    pairs = len(samples), 2
+    scores = np.array([hand.score for hand in hands]).reshape(pairs)
+    hand_scores = np.array([hand.hand_score for hand in hands]).reshape(pairs)
+    return scores, hand_scores, np.stack([hand.keypoints for hand in hands]).reshape(*pairs, -1, 2)
 
 
-def fit_probe(features: np.ndarray, shows_right: np.ndarray) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
-    """Logistic regression (L-BFGS, a little L2) on standardised features: mean, scale, weights, bias."""
-    mean, scale = features.mean(0), features.std(0) + 1e-6
-    x = torch.tensor((features - mean) / scale, dtype=torch.float32)
-    y = torch.tensor(shows_right, dtype=torch.float32)
-    weights, bias = torch.zeros(x.shape[1], requires_grad=True), torch.zeros(1, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights, bias], max_iter=500)
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ weights + bias, y) + 1e-3 * weights.square().sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    return mean, scale, weights.detach(), bias.detach()
+def right_chosen(hand_scores: np.ndarray) -> np.ndarray:
+    """Where the as-is crop is chosen by both crops' side heads, as the Predictor combines them."""
+    return (hand_scores[:, 0] + 1 - hand_scores[:, 1]) / 2 >= 0.5
 
 
-def right_probability(probe: tuple, features: np.ndarray) -> np.ndarray:
-    mean, scale, weights, bias = probe
-    return torch.sigmoid(torch.tensor((features - mean) / scale, dtype=torch.float32) @ weights + bias).numpy()
-
-
-def scored(
-    probe: tuple, samples: list[HandSample], orientations: tuple[np.ndarray, ...], space: str, reads_side: bool
-) -> dict:
-    """Side accuracy and AUC 0-30 px of the rule, the probe and the true side, on ``samples``
-    (``orientations``: their :func:`both_orientations`)."""
-    features, scores, keypoints = orientations
+def scored(samples: list[HandSample], probe: tuple, own: np.ndarray | None, space: str) -> dict:
+    """Side accuracy and AUC 0-30 px of the rule, the probe, the weights' own side head (``own``:
+    its hand scores, where the weights have one) and the true side, on ``samples``; ``probe``:
+    :func:`both_orientations` of the probe's estimator on them."""
+    scores, probe_scores, keypoints = probe
     right = np.array([s.hand_side == "right" for s in samples])
-    as_is_right = {
-        "rule (higher mean score)": scores[:, 0, 0] >= scores[:, 1, 0],
-        "linear probe": (right_probability(probe, features[:, 0]) + 1 - right_probability(probe, features[:, 1])) / 2 > 0.5,
-    }
-    if reads_side:  # the weights' own side head, as the Predictor combines it
-        as_is_right["the weights' side head"] = (scores[:, 0, 1] + 1 - scores[:, 1, 1]) / 2 >= 0.5
+    as_is_right = {"rule (higher mean score)": scores[:, 0] >= scores[:, 1], "linear probe": right_chosen(probe_scores)}
+    if own is not None:
+        as_is_right["the weights' side head"] = right_chosen(own)
     as_is_right["true side"] = right
     return {
         name: {
@@ -113,6 +82,15 @@ def scored(
     }
 
 
+def scored_sets(
+    estimator: Estimator, probe: Estimator, samples: list[HandSample]
+) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+    """:func:`both_orientations` of the probe and, where the weights have a side head, the weights'
+    own hand scores, computed once for ``samples``."""
+    own = both_orientations(estimator, samples)[1] if estimator.reads_side else None
+    return both_orientations(probe, samples), own
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", nargs="?", default="default")
@@ -121,18 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     estimator = load_estimator(args.weights)
     fit = [s for s in read_dataset("coco", prepare_synth_set(4000, 1, 256, ROOT / "runs" / "cache")).samples if s.hand_side]
-    features, _, _ = both_orientations(estimator, fit[:FIT_HANDS])
-    right = np.array([s.hand_side == "right" for s in fit[:FIT_HANDS]], float)
-    probe = fit_probe(np.concatenate([features[:, 0], features[:, 1]]), np.concatenate([right, 1 - right]))
+    probe = copy.deepcopy(estimator)  # the same network with a side head fitted here
+    add_side_head(probe, fit[:FIT_HANDS], progress=False)
     test = read_dataset("coco", prepare_synth_set(300, 3, 256, ROOT / "runs" / "cache")).samples
-    results = {"synthetic test (crop px)": scored(probe, test, both_orientations(estimator, test), "crop_pixels", estimator.reads_side)}
+    results = {"synthetic test (crop px)": scored(test, *scored_sets(estimator, probe, test), "crop_pixels")}
     if REAL.is_file():
         real = read_dataset("coco", REAL).samples
-        orientations = both_orientations(estimator, real)
+        probed, own = scored_sets(estimator, probe, real)
         for subject, chosen in subject_masks(real).items():
             subset = [s for s, c in zip(real, chosen) if c]
             results[f"real {subject} (image px)"] = scored(
-                probe, subset, tuple(a[chosen] for a in orientations), "image_pixels", estimator.reads_side
+                subset, tuple(a[chosen] for a in probed), None if own is None else own[chosen], "image_pixels"
             )
     print("| set | side from | side right | AUC 0-30 px |\n|---|---|---|---|")
     for data, rows in results.items():
