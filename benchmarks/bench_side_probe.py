@@ -35,11 +35,10 @@ from handpose.inference.crops import estimate_in_boxes
 from handpose.inference.weights import load_estimator
 from handpose.structures import HandSample
 from handpose.synth.cache import prepare_synth_set
-from handpose.train.side_head import add_side_head
+from handpose.train.side_head import add_side_head, synthetic_side_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "uci_hand" / "annotations.json"
-FIT_HANDS = 3000
 BATCH = 32
 
 
@@ -98,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     estimator = load_estimator(args.weights)
-    fit = [s for s in read_dataset("coco", prepare_synth_set(4000, 1, 256, ROOT / "runs" / "cache")).samples if s.hand_side]
+    fit, _ = synthetic_side_samples(cache_dir=ROOT / "runs" / "cache")  # what handpose side-head fits on
     probe = copy.deepcopy(estimator)  # the same network with a side head fitted here
-    add_side_head(probe, fit[:FIT_HANDS], progress=False)
+    add_side_head(probe, fit, progress=False)
     test = read_dataset("coco", prepare_synth_set(300, 3, 256, ROOT / "runs" / "cache")).samples
     results = {"synthetic test (crop px)": scored(test, *scored_sets(estimator, probe, test), "crop_pixels")}
     if REAL.is_file():

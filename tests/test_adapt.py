@@ -137,3 +137,25 @@ def test_a_folder_without_readable_images_is_one_clear_error_with_exit_status_2(
     (folder / "notes.txt").write_text("no images here")
     assert main(["adapt", "--images", str(folder), "--weights", str(tiny_weights), "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"error: {folder}: no images found")
+
+
+def test_a_side_head_is_fitted_again_on_synthetic_hands_with_the_students_features(tmp_path, seeded_one_thread_torch):
+    torch.manual_seed(0)
+    network, codec = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
+    teacher = HeatmapDepth25DEstimator(network, codec, depths={"freeze_2d": True}, side_head=True)
+    weights = save_weights(teacher, tmp_path / "sided.pt", metadata={"note": "teacher"})
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), rng.integers(0, 255, (96, 112, 3), dtype=np.uint8))
+    options = AdaptOptions(
+        epochs=1, batch_size=2, min_confidence=0.0, agreement_scale=1e3, lr=1e-2, finder="whole_image",
+        side_head_hands=6, cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    summary = adapt(folder, tmp_path / "adapted.pt", weights, options)
+    student = load_estimator(summary.out)
+    assert student.reads_side
+    assert not torch.equal(student.side_head.linear.weight, load_estimator(weights).side_head.linear.weight)
+    side_head = read_metadata(summary.out)["side_head"]
+    assert side_head["hands"] == 6 and side_head["fitted_on"].startswith("synthetic, seed 1")

@@ -1,6 +1,7 @@
 """The Predictor's test-time options (refine passes, views of the final crop at other scales and
 rotations): off, they run exactly the two-pass pipeline; on, every view maps back exactly and the
-views combine as documented; bad values are clear errors."""
+views combine as documented; bad values are clear errors. The crops run with every module in
+eval mode."""
 
 from __future__ import annotations
 
@@ -154,3 +155,11 @@ def test_the_command_line_takes_the_options_and_refuses_bad_ones(tiny, photo, tm
     (tmp_path / "unread.json").write_text("{}")
     assert main(["eval", str(weights), "--data", f"coco:{tmp_path / 'unread.json'}", "--tta-scales", "0.9,1"]) == 1
     assert "finder other than boxes" in capsys.readouterr().err
+
+
+def test_estimate_in_boxes_runs_every_module_in_eval_mode(tiny, photo):
+    tiny.eval()
+    tiny.network.predict.train()  # one module left training, as user code might
+    box = CropBox((photo.shape[1] / 2, photo.shape[0] / 2), 80.0)
+    estimate_in_boxes(tiny, lambda i: photo, [box])
+    assert not any(module.training for module in tiny.modules())

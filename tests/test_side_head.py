@@ -142,3 +142,26 @@ def test_the_onnx_graph_outputs_the_side_and_its_backend_reads_it(tmp_path: Path
     assert torch.allclose(onnx(images)["side_logits"], expected, atol=1e-3)
     hands = onnx.predict(onnx(images), np.tile(np.eye(2, 3), (2, 1, 1)), np.array([False, True]))
     assert np.allclose([h.hand_score for h in hands], torch.sigmoid(expected).numpy(), atol=1e-3)
+
+
+class UnsureOfItsSideEstimator(SideReadingEstimator):
+    """The side-reading fake whose keypoints are sure (0.9) only in the orientation its side head
+    does not choose, as on a real frame where the auto finder lost the hand."""
+
+    def predict(self, outputs, affines, flipped, finder="", hand_scores=None):
+        found = super().predict(outputs, affines, flipped, finder, hand_scores)
+        chosen = [(self.side == "right") != bool(f) for f in flipped]
+        return [replace(p, keypoint_scores=np.full(21, 0.1 if c else 0.9)) for p, c in zip(found, chosen)]
+
+
+def test_auto_keeps_the_close_up_where_the_orientation_not_chosen_is_sure_of_a_hand():
+    class NoHands:
+        name = "no_hands"
+
+        def detect(self, images):
+            return [[] for _ in images]
+
+    truth = hand_keypoints(3)
+    predictor = Predictor(estimator=UnsureOfItsSideEstimator(truth[None], "left", 0.9), detector=NoHands())
+    (found,) = predictor(coordinate_image(0))
+    assert found.finder == "whole_image" and found.hand_side == "left" and found.score == pytest.approx(0.1)

@@ -14,10 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-#: Synthetic images generated for the fit by default, and the hands of them used.
-SYNTH_IMAGES = 4000
-FIT_HANDS = 3000
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -31,20 +27,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", metavar="FMT:PATH",
         help="labelled hands to fit on, as in handpose eval (default: synthetic hands of seed 1)",
     )  # fmt: skip
-    parser.add_argument("--hands", type=int, default=FIT_HANDS, metavar="N",
-                        help=f"fit on the first N hands with a side (default {FIT_HANDS})")
+    parser.add_argument("--hands", type=int, metavar="N",
+                        help="fit on the first N hands with a side (default: 3000 synthetic ones; every one of --data's)")
     parser.set_defaults(func=_side_head)
 
 
 def _side_head(args: argparse.Namespace) -> int:
-    from handpose.data.readers import read_dataset
     from handpose.data.spec import parse_data_spec
     from handpose.inference.weights import WeightsError, load_estimator, read_metadata, save_weights
     from handpose.structures import SampleError
-    from handpose.synth.cache import prepare_synth_set
-    from handpose.train.side_head import add_side_head
+    from handpose.train.side_head import SIDE_HANDS, add_side_head, synthetic_side_samples
 
-    if args.hands < 2:
+    if args.hands is not None and args.hands < 2:
         print(f"error: --hands must be 2 or more, got {args.hands}", file=sys.stderr)
         return 1
     try:
@@ -52,10 +46,9 @@ def _side_head(args: argparse.Namespace) -> int:
         metadata = read_metadata(args.weights)
         if args.data:
             samples, source = parse_data_spec(args.data).read().samples, args.data
+            sided = [s for s in samples if s.hand_side in ("left", "right")][: args.hands]
         else:
-            path = prepare_synth_set(SYNTH_IMAGES, 1, 256, Path("runs") / "cache", workers=2)
-            samples, source = read_dataset("coco", path).samples, f"synthetic, seed 1, {SYNTH_IMAGES} images"
-        sided = [s for s in samples if s.hand_side in ("left", "right")][: args.hands]
+            sided, source = synthetic_side_samples(args.hands or SIDE_HANDS)
         loss = add_side_head(estimator, sided)
         metadata["side_head"] = {"fitted_on": source, "hands": len(sided), "cross_entropy": round(loss, 4)}
         path = save_weights(estimator, args.out, metadata)

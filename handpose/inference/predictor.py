@@ -16,12 +16,13 @@ pixels. Where the hands come from (each prediction's ``finder`` says which):
   - ``whole_image``: the whole image as one hand crop (a close-up photo, a webcam frame), refined
     by a second pass on the box of the first pass's keypoints, so the hand ends up framed as in
     training;
-  - ``auto`` (the default): the whole image read as a close-up first, and its hand kept where its
-    pose score reaches :data:`CLOSE_UP_MIN_SCORE`; below that, the detector's hands (its
-    weights bundled or given; without a detector, ``auto`` is ``whole_image``). A webcam frame or
-    a close-up photo is the whole image's case, where a detector trained on synthetic scenes crops
-    worse. The close-up's pose score tells a close-up from a scene of several or small hands only
-    roughly (it reached the threshold in 367 of 413 synthetic scenes of 0-4 hands): for such
+  - ``auto`` (the default): the whole image read as a close-up first, and its hand kept where the
+    pose score of its more confident orientation (not necessarily the one a side head chose)
+    reaches :data:`CLOSE_UP_MIN_SCORE`; below that, the detector's hands (its weights bundled or
+    given; without a detector, ``auto`` is ``whole_image``). A webcam frame or a close-up photo is
+    the whole image's case, where a detector trained on synthetic scenes crops worse. The
+    close-up's pose score tells a close-up from a scene of several or small hands only roughly
+    (it reached the threshold in 367 of 413 synthetic scenes of 0-4 hands): for such
     photos choose ``detector``.
 
 The pose networks see right hands only (left ones are mirrored in training). Where no one says
@@ -200,13 +201,10 @@ class Predictor:
         """
         pixels = load_image(image) if isinstance(image, (str, Path)) else _check_rgb(image)
         if boxes is None and self.detector is not None:
-            close_up = self._whole_image(pixels)[0] if self.finder == "auto" else None
-            if close_up is not None and close_up.score >= CLOSE_UP_MIN_SCORE:
-                hands = [close_up]
-            else:
-                hands = self._detected(pixels)
+            close_up, presence = self._whole_image(pixels) if self.finder == "auto" else ([], 0.0)
+            hands = close_up if presence >= CLOSE_UP_MIN_SCORE else self._detected(pixels)
         elif boxes is None:
-            hands = self._whole_image(pixels)
+            hands = self._whole_image(pixels)[0]
         else:
             if sides is not None and len(sides) != len(boxes):
                 raise ValueError(f"got {len(sides)} sides for {len(boxes)} boxes; give one per box or none")
@@ -285,18 +283,21 @@ class Predictor:
                 found[index] = _rescaled(prediction, scale)
         return found  # type: ignore[return-value]
 
-    def _whole_image(self, image: np.ndarray) -> list[HandPrediction]:
+    def _whole_image(self, image: np.ndarray) -> tuple[list[HandPrediction], float]:
+        """The close-up's hand, and how sure the last pass is that the crop shows a hand at all:
+        the pose score of its more confident orientation, whichever orientation was chosen (a
+        side head may choose the less confident one)."""
         height, width = image.shape[:2]
         whole = CropBox(center=((width - 1) / 2.0, (height - 1) / 2.0), size=float(max(width, height)))
         crop = whole
-        found = self._both_orientations(image, [crop], "whole_image")
+        found, presence = self._both_orientations(image, [crop], "whole_image")
         for _ in range(self.refine_passes):
             # Each tighter crop decides the side afresh (docs/model_card.md: measured on the real frames).
             crop = box_around(keypoint_box(found[0].keypoints), self.estimator.crop.padding)
             if self.upright:
                 crop = turned_upright([crop], found)[0]
-            found = self._both_orientations(image, [crop], "whole_image")
-        return self._with_views(image, [crop], found, "whole_image")
+            found, presence = self._both_orientations(image, [crop], "whole_image")
+        return self._with_views(image, [crop], found, "whole_image"), presence[0]
 
     def _in_boxes(
         self,
@@ -310,10 +311,10 @@ class Predictor:
         crop = self.estimator.crop
         crops = [box_around(box, crop.padding) for box in boxes]
         if sides is None:
-            found = self._both_orientations(image, crops, "boxes", hints)
+            found = self._both_orientations(image, crops, "boxes", hints)[0]
             if self.upright:  # the turned crop decides the side afresh, as a refine pass does
                 crops = turned_upright(crops, found)
-                found = self._both_orientations(image, crops, "boxes", hints)
+                found = self._both_orientations(image, crops, "boxes", hints)[0]
             return self._with_views(image, crops, found, "boxes")
         flips = [crop.flip_to_right and side == "left" for side in sides]
         crops = [replace(c, flip=f) for c, f in zip(crops, flips)]
@@ -359,20 +360,22 @@ class Predictor:
         crops: list[CropBox],
         finder: str,
         hints: Sequence[tuple[HandSide | None, float]] | None = None,
-    ) -> list[HandPrediction]:
+    ) -> tuple[list[HandPrediction], list[float]]:
         """Each crop as it is and mirrored; per crop the more confident one, with its side and
         that orientation's share of the two confidences, or, for an estimator with a side head
         (:attr:`~handpose.estimators.Estimator.reads_side`), the side both crops' heads make more
         likely, with that probability. ``hints``: a finder's side and side confidence per crop,
         which win where surer than the network (the detector's side head can be weak:
-        docs/model_card.md)."""
+        docs/model_card.md). Also, per crop, the higher pose score of its two orientations: how
+        sure the network is that the crop holds a hand, whatever side it chose."""
         hints = hints if hints is not None else [(None, 0.0)] * len(crops)
         if not self.estimator.crop.flip_to_right:  # a network of both hands: the finder's side, if any
             found = self._estimate(image, crops, finder)
-            return [
+            sided = [
                 p if side is None else replace(p, hand_side=side, hand_score=score)
                 for p, (side, score) in zip(found, hints)
             ]
+            return sided, [p.score for p in found]
         both = [replace(c, flip=flip) for c in crops for flip in (False, True)]
         found = self._estimate(image, both, finder)
         chosen = []
@@ -387,7 +390,7 @@ class Predictor:
             if side is not None and side_score > share:
                 best, share = (as_is if as_is.hand_side == side else mirrored), side_score
             chosen.append(replace(best, hand_score=share))
-        return chosen
+        return chosen, [max(a.score, m.score) for a, m in zip(found[0::2], found[1::2])]
 
 
 def _check_refine_passes(passes: int) -> int:

@@ -32,7 +32,10 @@ unlabelled joint), so a doubtful joint pulls less. Adam at a tenth of the defaul
 learning rate, for a few epochs, keeps it near the teacher; ``synthetic`` mixes the toolkit's
 synthetic hands into every batch to hold it nearer still (off by default: on the real
 development frames it gave back part of the gain). With several ``rounds`` each student is the
-next round's teacher.
+next round's teacher. A side head (:mod:`handpose.train.side_head`) reads the network's features,
+which the student's training moves, so after each round it is fitted again on the synthetic hands
+``handpose side-head`` fits on, with the student's features: the student never learns sides from
+the user's frames, whose sides nobody gave.
 
 Each image is kept in memory only as a working copy of the hand's surroundings, large enough for
 every training crop (:func:`region_factor`; about 310 px square, 0.3 MB, for 128-px crops), so a
@@ -68,6 +71,7 @@ from handpose.inference.weights import load_estimator, read_metadata, save_weigh
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import NOT_LABELLED, VISIBLE, HandPrediction, HandSample, SampleError, keypoint_box
 from handpose.synth.cache import prepare_synth_set
+from handpose.train.side_head import SIDE_HANDS, add_side_head, synthetic_side_samples
 
 #: The views of each hand (degrees the tight crop is turned): within the training augmentation's
 #: rotations, so the teacher has seen hands turned this much.
@@ -91,7 +95,8 @@ class AdaptOptions:
     ``limit``: the first N images of the folder only. ``finder``: where the teacher's hands come
     from (:data:`handpose.inference.predictor.FINDERS`). ``synthetic``: how many synthetic hands
     (generated once into ``cache_dir``) make up :data:`SYNTHETIC_SHARE` of every batch; 0 for
-    none. ``agreement_scale``: :func:`view_agreement`'s scale.
+    none. ``agreement_scale``: :func:`view_agreement`'s scale. ``side_head_hands``: the synthetic
+    hands a side head is fitted on again after each round (weights with one only).
     """
 
     epochs: int = 4
@@ -106,6 +111,7 @@ class AdaptOptions:
     cache_dir: Path = Path("runs/cache")
     device: str = "cpu"
     agreement_scale: float = AGREEMENT_SCALE
+    side_head_hands: int = SIDE_HANDS
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -114,6 +120,8 @@ class AdaptOptions:
                 raise AdaptError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.min_confidence < 1:
             raise AdaptError(f"min_confidence must lie in [0, 1), got {self.min_confidence}")
+        if self.side_head_hands < 2:
+            raise AdaptError(f"side_head_hands must be at least 2, got {self.side_head_hands}")
         if not (self.lr > 0 and self.agreement_scale > 0):
             raise AdaptError(f"lr and agreement_scale must be positive, got {self.lr} and {self.agreement_scale}")
         if self.limit is not None and self.limit < 1:
@@ -398,6 +406,10 @@ def adapt(
     if not readable:
         raise AdaptError(f"{images}: none of its {len(first.failures)} image(s) could be read")
     synthetic = synthetic_samples(options.synthetic, options.cache_dir) if options.synthetic else []
+    side_samples, side_source = (
+        synthetic_side_samples(options.side_head_hands, options.cache_dir) if teacher.reads_side else ([], "")
+    )
+    side_fit: dict[str, Any] = {}
     student = copy.deepcopy(teacher).requires_grad_(True)
     if isinstance(student, HeatmapEstimator):
         student.freeze_network(False)  # a network frozen while its 3D head trained learns here
@@ -415,6 +427,9 @@ def adapt(
             )
         description = f"round {round_index + 1}/{options.rounds}"
         train_student(student, labelling.labels, options, options.seed + round_index, synthetic, description)
+        if side_samples:  # the features moved: the side head is fitted again on them
+            loss = add_side_head(student, side_samples)  # type: ignore[arg-type]
+            side_fit = {"fitted_on": side_source, "hands": len(side_samples), "cross_entropy": round(loss, 4)}
     after = pose_confidences(student, _reread(readable), options.finder, len(readable))
     metadata = {
         "name": Path(out).stem,
@@ -432,6 +447,8 @@ def adapt(
         },
         "teacher_metadata": read_metadata(weights),
     }
+    if side_fit:
+        metadata["side_head"] = side_fit
     path = save_weights(student, out, metadata)
     return AdaptSummary(
         images=len(readable),
