@@ -87,11 +87,25 @@ def test_the_working_copy_holds_the_region_at_the_pixels_of_its_affine(size):
     assert np.abs(copy[inner[:, 1].astype(int), inner[:, 0].astype(int), :2] - where).max() < 0.05
 
 
+def tiny_parts() -> tuple[dict, dict]:
+    """The tiny MobileNetV2 every adapt run here trains and its 64-px codec, fresh each call."""
+    return {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
+
+
+def noise_frames(folder: Path, names: tuple[str, ...], seed: int) -> Path:
+    """A folder of random 112 x 96 pictures with these file names."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for name in names:
+        cv2.imwrite(str(folder / name), rng.integers(0, 255, (96, 112, 3), dtype=np.uint8))
+    return folder
+
+
 @pytest.fixture(params=["2d", "bone_head_on_frozen_2d", "depth_head_on_frozen_2d"])
 def tiny_weights(request, tmp_path: Path) -> Path:
     """A tiny 2D estimator, or a 3D one as the bundled default is made: its 2D network frozen."""
     torch.manual_seed(0)
-    network, codec = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
+    network, codec = tiny_parts()
     if request.param == "2d":
         estimator = HeatmapEstimator(network, codec)
     elif request.param == "bone_head_on_frozen_2d":
@@ -102,11 +116,7 @@ def tiny_weights(request, tmp_path: Path) -> Path:
 
 
 def test_a_short_run_writes_new_weights_that_load(tiny_weights, tmp_path, seeded_one_thread_torch):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for name in ("a.png", "b.jpg"):
-        cv2.imwrite(str(folder / name), rng.integers(0, 255, (96, 112, 3), dtype=np.uint8))
+    folder = noise_frames(tmp_path / "frames", ("a.png", "b.jpg"), seed=0)
     # An untrained network agrees with itself nowhere: a huge agreement scale lets its guesses count.
     options = AdaptOptions(
         epochs=2, batch_size=2, min_confidence=0.0, agreement_scale=1e3, lr=1e-2, finder="whole_image"
@@ -141,14 +151,9 @@ def test_a_folder_without_readable_images_is_one_clear_error_with_exit_status_2(
 
 def test_a_side_head_is_fitted_again_on_synthetic_hands_with_the_students_features(tmp_path, seeded_one_thread_torch):
     torch.manual_seed(0)
-    network, codec = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64}
-    teacher = HeatmapDepth25DEstimator(network, codec, depths={"freeze_2d": True}, side_head=True)
+    teacher = HeatmapDepth25DEstimator(*tiny_parts(), depths={"freeze_2d": True}, side_head=True)
     weights = save_weights(teacher, tmp_path / "sided.pt", metadata={"note": "teacher"})
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for name in ("a.png", "b.png"):
-        cv2.imwrite(str(folder / name), rng.integers(0, 255, (96, 112, 3), dtype=np.uint8))
+    folder = noise_frames(tmp_path / "frames", ("a.png", "b.png"), seed=1)
     options = AdaptOptions(
         epochs=1, batch_size=2, min_confidence=0.0, agreement_scale=1e3, lr=1e-2, finder="whole_image",
         side_head_hands=6, cache_dir=tmp_path / "cache",

@@ -36,7 +36,7 @@ def _side_head(args: argparse.Namespace) -> int:
     from handpose.data.spec import parse_data_spec
     from handpose.inference.weights import WeightsError, load_estimator, read_metadata, save_weights
     from handpose.structures import SampleError
-    from handpose.train.side_head import SIDE_HANDS, add_side_head, synthetic_side_samples
+    from handpose.train.side_head import SIDE_HANDS, add_side_head, side_head_record, synthetic_side_samples
 
     if args.hands is not None and args.hands < 2:
         print(f"error: --hands must be 2 or more, got {args.hands}", file=sys.stderr)
@@ -50,7 +50,7 @@ def _side_head(args: argparse.Namespace) -> int:
         else:
             sided, source = synthetic_side_samples(args.hands or SIDE_HANDS)
         loss = add_side_head(estimator, sided)
-        metadata["side_head"] = {"fitted_on": source, "hands": len(sided), "cross_entropy": round(loss, 4)}
+        metadata["side_head"] = side_head_record(source, len(sided), loss)
         path = save_weights(estimator, args.out, metadata)
     except (WeightsError, SampleError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

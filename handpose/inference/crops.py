@@ -65,8 +65,8 @@ def estimate_in_boxes(
 
 def _in_eval_mode(estimator: Estimator | OnnxEstimator) -> None:
     """Put every module of ``estimator`` in eval mode. ``eval()`` sets the flag on each module
-    even where it is set already (2.4 ms for the default's 298 modules, a sixth of a whole image's
-    time in four calls); reading the flags first costs a sixth of that."""
+    even where it is set already (1.56 ms for the default's 298 modules, four calls a whole
+    image); reading the flags first costs 0.32 ms."""
     if isinstance(estimator, torch.nn.Module) and any(module.training for module in estimator.modules()):
         estimator.eval()
 

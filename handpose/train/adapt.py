@@ -71,7 +71,7 @@ from handpose.inference.weights import load_estimator, read_metadata, save_weigh
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import NOT_LABELLED, VISIBLE, HandPrediction, HandSample, SampleError, keypoint_box
 from handpose.synth.cache import prepare_synth_set
-from handpose.train.side_head import SIDE_HANDS, add_side_head, synthetic_side_samples
+from handpose.train.side_head import SIDE_HANDS, add_side_head, side_head_record, synthetic_side_samples
 
 #: The views of each hand (degrees the tight crop is turned): within the training augmentation's
 #: rotations, so the teacher has seen hands turned this much.
@@ -429,7 +429,7 @@ def adapt(
         train_student(student, labelling.labels, options, options.seed + round_index, synthetic, description)
         if side_samples:  # the features moved: the side head is fitted again on them
             loss = add_side_head(student, side_samples)  # type: ignore[arg-type]
-            side_fit = {"fitted_on": side_source, "hands": len(side_samples), "cross_entropy": round(loss, 4)}
+            side_fit = side_head_record(side_source, len(side_samples), loss)
     after = pose_confidences(student, _reread(readable), options.finder, len(readable))
     metadata = {
         "name": Path(out).stem,

@@ -66,6 +66,12 @@ def pooled_crops(
     return torch.cat(pooled), torch.stack([right, ~right], dim=1).flatten()
 
 
+def side_head_record(source: str, hands: int, cross_entropy: float) -> dict[str, object]:
+    """What a weights file's ``metadata.side_head`` says of the fit: the hands' source and number,
+    and the fit's final mean cross-entropy."""
+    return {"fitted_on": source, "hands": hands, "cross_entropy": round(cross_entropy, 4)}
+
+
 def add_side_head(
     estimator: Heatmap3DHeadEstimator, samples: Sequence[HandSample], batch_size: int = 32, progress: bool = True
 ) -> float:
