@@ -52,6 +52,7 @@ ABLATION_BASE = "configs/ablation/finetune_base.yaml"
 ABLATIONS: dict[str, list[str]] = {
     "baseline": [],
     "baseline_seed8": ["seed=8"],  # the same, other random draws: the noise a row's difference must beat
+    "baseline_seed9": ["seed=9"],  # a third draw
     "photo_backgrounds": ["data.train.0.backgrounds=photos"],  # the same scenes over real photographs
     "colour_jitter": ["augment.brightness=0.5", "augment.contrast=0.5", "augment.saturation=0.6", "augment.hue=0.08"],
     "grayscale": ["augment.grayscale_probability=0.3"],
@@ -125,7 +126,11 @@ def score(checkpoint: Path) -> dict:
     figures = {"synthetic_test": {"auc_0_30": synthetic["pck"][0]["auc"], "epe_mean": synthetic["epe_mean"]}}
     if REAL.is_file():
         samples = read_dataset("coco", REAL).samples
-        keypoints, _, _ = predict_whole_images(estimator, samples, "whole_image", progress=False)
+        # The network's own keypoints (no real-photo spread): the rows compare networks, as they did
+        # before the Predictor spread its keypoints (2026-12-03).
+        keypoints, _, _ = predict_whole_images(
+            estimator, samples, "whole_image", progress=False, predictor_options={"keypoint_spread": 1.0}
+        )
         for subject, chosen in subject_masks(samples).items():
             real = score_predictions([s for s, c in zip(samples, chosen) if c], keypoints[chosen])["image_pixels"]
             figures[f"real_{subject}"] = {"auc_0_30": real["pck"][0]["auc"], "epe_mean": real["epe_mean"]}

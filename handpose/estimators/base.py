@@ -81,6 +81,10 @@ class Estimator(nn.Module):
         super().__init__()
         self.crop = crop
         self.kwargs = kwargs
+        #: How far the Predictor spreads this network's 2D keypoints about their mean on real
+        #: photos: the weights' calibration (:func:`handpose.inference.weights.keypoint_spread_of`),
+        #: 1.0 (none) where they have none.
+        self.keypoint_spread = 1.0
 
     @property
     def targets(self) -> dict[str, TargetCodec]:

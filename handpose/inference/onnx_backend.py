@@ -40,7 +40,7 @@ from torch import nn
 
 from handpose.estimators import CropSpec, Estimator, build_estimator
 from handpose.image_io import open_atomic
-from handpose.inference.weights import WeightsError
+from handpose.inference.weights import WeightsError, keypoint_spread_of, with_keypoint_spread
 from handpose.structures import HandPrediction
 
 ONNX_FORMAT = "handpose-onnx"
@@ -96,7 +96,8 @@ def export_onnx(estimator: Estimator, path: str | Path, metadata: dict[str, Any]
         VERSION_KEY: str(ONNX_FORMAT_VERSION),
         ESTIMATOR_KEY: json.dumps(estimator.spec()),
         CROP_KEY: json.dumps(asdict(estimator.crop)),
-        METADATA_KEY: json.dumps(dict(metadata or {})),
+        # The real-photo spread travels with the network, so that onnxruntime predicts as torch does.
+        METADATA_KEY: json.dumps(with_keypoint_spread(metadata, estimator.keypoint_spread)),
     }
     onnx.helper.set_model_props(model, properties)
     onnx.checker.check_model(model)
@@ -129,7 +130,8 @@ def inference_outputs(estimator: Estimator, images: torch.Tensor) -> list[str]:
 class OnnxEstimator:
     """An exported estimator run by onnxruntime, with the torch estimator's inference interface:
     ``estimator(images)`` gives a dict of output tensors, and :meth:`decode`, :meth:`predict`,
-    :attr:`crop`, :attr:`name` and :attr:`reads_side` are the rebuilt torch estimator's.
+    :attr:`crop`, :attr:`name`, :attr:`reads_side` and :attr:`keypoint_spread` are the rebuilt torch
+    estimator's.
 
     ``decoder`` is that estimator, built from the stored spec without weights: only its codec and
     crop are used, never its network. There is nothing to train: :meth:`eval` changes nothing and
@@ -152,6 +154,10 @@ class OnnxEstimator:
     @property
     def reads_side(self) -> bool:
         return self.decoder.reads_side
+
+    @property
+    def keypoint_spread(self) -> float:
+        return self.decoder.keypoint_spread
 
     def spec(self) -> dict[str, Any]:
         return self.decoder.spec()
@@ -226,6 +232,10 @@ def load_onnx_estimator(path: str | Path, threads: int | None = None) -> OnnxEst
         raise WeightsError(f"{path}: cannot rebuild its estimator from the metadata ({error})") from None
     if crop != decoder.crop:
         raise WeightsError(f"{path}: its crop metadata {crop} disagrees with its estimator's {decoder.crop}")
+    try:
+        decoder.keypoint_spread = keypoint_spread_of(json.loads(properties.get(METADATA_KEY) or "{}"))
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"{path}: unreadable keypoint_spread in its metadata ({error})") from None
     return (OnnxDetector if hasattr(decoder, "decode_boxes") else OnnxEstimator)(session, decoder.eval())
 
 

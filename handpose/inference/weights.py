@@ -8,6 +8,9 @@ A weights file is a ``torch.save`` of plain data, read with ``weights_only=True`
      "state_dict": {...},                                        # floating tensors in fp16
      "metadata": {...}}                                          # where it came from (free-form)
 
+One metadata entry is read back: ``keypoint_spread`` (``{"factor": F, ...}``), the factor the
+Predictor spreads the network's 2D keypoints by on real photos (:func:`keypoint_spread_of`).
+
 :func:`load_estimator` needs torch and :mod:`handpose.estimators`, not Lightning nor the
 experiment config, so inference runs without the training package. It also reads a training
 checkpoint (``.ckpt``) directly: the training module stores the estimator's spec in it
@@ -75,7 +78,26 @@ def load_estimator(name_or_path: str | Path, device: str | torch.device = "cpu")
         estimator.load_state_dict({key: value.float() if value.is_floating_point() else value for key, value in weights.items()})
     except RuntimeError as error:  # missing, unexpected or differently shaped weights
         raise WeightsError(f"{path}: its weights do not fit its estimator ({str(error).splitlines()[0]})") from None
+    estimator.keypoint_spread = keypoint_spread_of(content.get("metadata") or {})
     return estimator.eval().to(device)
+
+
+def keypoint_spread_of(metadata: dict[str, Any]) -> float:
+    """The real-photo keypoint spread a weights file's ``metadata`` records (``keypoint_spread``:
+    ``{"factor": F, "chosen_on": ...}``), 1.0 where it records none; calibrated for the bundled
+    ``default`` on real frames (docs/results.md, "Real hands come out small")."""
+    record = metadata.get("keypoint_spread")
+    return float(record["factor"]) if isinstance(record, dict) and "factor" in record else 1.0
+
+
+def with_keypoint_spread(metadata: dict[str, Any] | None, spread: float) -> dict[str, Any]:
+    """``metadata`` with a ``keypoint_spread`` record of factor ``spread`` where that is not 1.0 or
+    a record is there already (whose other keys stay): what a weights or ONNX file of a network
+    with that spread records."""
+    metadata = dict(metadata or {})
+    if spread != 1.0 or "keypoint_spread" in metadata:
+        metadata["keypoint_spread"] = {**dict(metadata.get("keypoint_spread") or {}), "factor": spread}
+    return metadata
 
 
 def resolve_weights(name_or_path: str | Path) -> Path:
@@ -87,7 +109,11 @@ def resolve_weights(name_or_path: str | Path) -> Path:
 
 
 def save_weights(estimator: Estimator, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``estimator`` as a weights file (atomically); returns the path."""
+    """Write ``estimator`` as a weights file (atomically); returns the path. Its
+    :attr:`~handpose.estimators.Estimator.keypoint_spread` goes into the metadata's
+    ``keypoint_spread`` record (other keys of a given record, e.g. where it was chosen, are kept),
+    so that a fine-tuned, adapted or re-headed network keeps its calibration."""
+    metadata = with_keypoint_spread(metadata, estimator.keypoint_spread)
     state = {
         key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()
         for key, value in estimator.state_dict().items()
@@ -99,7 +125,7 @@ def save_weights(estimator: Estimator, path: str | Path, metadata: dict[str, Any
         "estimator": estimator.spec(),
         "input": {key: list(value) if isinstance(value, tuple) else value for key, value in crop.items()},
         "state_dict": state,
-        "metadata": dict(metadata or {}),
+        "metadata": metadata,
     }
     path = Path(path)
     with open_atomic(path, durable=True) as f:

@@ -270,8 +270,9 @@ def label_frames(
 ) -> Labelling:
     """:func:`label_hand` on every hand the teacher finds in every readable frame, with a progress
     bar; an unreadable frame is named on stderr and passed over. Each image is decoded for its
-    turn only."""
-    predictor = Predictor(estimator=teacher, finder=options.finder, device=options.device)
+    turn only. The pseudo-labels are the teacher network's own keypoints (no real-photo spread):
+    the student learns what the network draws, and the Predictor spreads the student's alike."""
+    predictor = Predictor(estimator=teacher, finder=options.finder, device=options.device, keypoint_spread=1.0)
     labelling = Labelling()
     for frame in _readable(frames, total, "pseudo-labels", labelling.failures):
         labelling.readable.append((frame.name, frame.path))  # type: ignore[arg-type]  # files have paths
