@@ -53,7 +53,9 @@ ABLATIONS: dict[str, list[str]] = {
     "baseline": [],
     "baseline_seed8": ["seed=8"],  # the same, other random draws: the noise a row's difference must beat
     "baseline_seed9": ["seed=9"],  # a third draw
+    "baseline_seed10": ["seed=10"],  # a fourth
     "photo_backgrounds": ["data.train.0.backgrounds=photos"],  # the same scenes over real photographs
+    "bands_at_wrist": ["data.train.0.bands_at_wrist=true"],  # wrist bands from the wrist crease down, on more forearms
     "colour_jitter": ["augment.brightness=0.5", "augment.contrast=0.5", "augment.saturation=0.6", "augment.hue=0.08"],
     "grayscale": ["augment.grayscale_probability=0.3"],
     "fourier_mix": ["augment.fourier_mix_probability=0.5"],

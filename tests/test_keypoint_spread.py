@@ -11,7 +11,7 @@ import pytest
 
 from handpose.estimators import HeatmapEstimator
 from handpose.inference.predictor import Predictor, spread_about_mean
-from handpose.inference.weights import load_estimator, read_metadata, save_weights
+from handpose.inference.weights import WeightsError, load_estimator, read_metadata, save_weights
 from handpose.skeleton import NUM_JOINTS
 
 from geometry_reading import IMAGE_HEIGHT, IMAGE_WIDTH, GeometryReadingEstimator, coordinate_image
@@ -62,6 +62,19 @@ def test_the_factor_travels_with_the_weights_their_re_saves_and_onnx(tmp_path: P
     onnx = load_onnx_estimator(export_onnx(loaded, tmp_path / "calibrated.onnx"))
     assert onnx.keypoint_spread == 1.04
     assert Predictor(calibrated, finder="whole_image", backend="onnx").keypoint_spread == 1.04
+
+
+@pytest.mark.parametrize("factor", ["wide", -1.0, None])
+def test_a_weights_file_whose_spread_is_no_factor_is_a_clear_error_naming_it(tmp_path: Path, factor):
+    tiny = HeatmapEstimator({"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16}, {"input_size": 64})
+    import torch
+
+    path = save_weights(tiny, tmp_path / "odd.pt")
+    content = torch.load(path, weights_only=True)
+    content["metadata"]["keypoint_spread"] = {"factor": factor}  # written by hand: save_weights writes the network's
+    torch.save(content, path)
+    with pytest.raises(WeightsError, match="odd.pt.*keypoint_spread"):
+        load_estimator(path)
 
 
 def test_the_bundled_default_carries_its_real_photo_spread():

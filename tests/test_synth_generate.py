@@ -103,10 +103,10 @@ def test_an_interrupted_run_leaves_no_annotation_file(tmp_path, monkeypatch):
     assert path.is_file()
     real = generate.render_scene
 
-    def failing(seed, index, size, photos=None):
+    def failing(seed, index, size, *options):
         if index == 1:
             raise KeyboardInterrupt
-        return real(seed, index, size, photos)
+        return real(seed, index, size, *options)
 
     monkeypatch.setattr(generate, "render_scene", failing)
     with pytest.raises(KeyboardInterrupt):

@@ -48,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--background-dir", type=Path, action="append", default=[], dest="background_dirs", metavar="DIR",
         help="folder of photographs added to the pool (repeatable; with --backgrounds photos or mixed)",
     )
+    parser.add_argument(
+        "--bands-at-wrist", action="store_true",
+        help="hands scenes: wrist bands from the wrist crease down, as people wear them, on 35%% of the forearms "
+        "(default: 25%%, from 22 mm below the wrist; docs/results.md, 'Wrist bands where the wrist is')",
+    )
     parser.set_defaults(func=_synth)
 
 
@@ -70,6 +75,7 @@ def _synth(args: argparse.Namespace) -> int:
             backgrounds=args.backgrounds,
             background_dirs=args.background_dirs,
             scene_kind=args.scene_kind,
+            bands_at_wrist=args.bands_at_wrist,
         )
     except OSError as error:  # a full disk, a file where a subfolder should go, unreadable photographs
         print(f"handpose synth: writing {args.out} failed: {error}", file=sys.stderr)
@@ -90,6 +96,8 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return f"--workers must be at least 1, got {args.workers}"
     if args.scene_kind != "hands" and args.format != "coco":
         return f"--scene-kind {args.scene_kind} needs --format coco"
+    if args.bands_at_wrist and args.scene_kind != "hands":
+        return f"--bands-at-wrist is an option of hands scenes, not of --scene-kind {args.scene_kind}"
     if args.background_dirs and args.backgrounds == "procedural":
         return "--background-dir needs --backgrounds photos or mixed"
     if args.backgrounds != "procedural":

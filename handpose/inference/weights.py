@@ -22,6 +22,7 @@ Bundled weights live in ``handpose/weights/`` and are loaded by name (:data:`BUN
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,10 @@ def load_estimator(name_or_path: str | Path, device: str | torch.device = "cpu")
         estimator.load_state_dict({key: value.float() if value.is_floating_point() else value for key, value in weights.items()})
     except RuntimeError as error:  # missing, unexpected or differently shaped weights
         raise WeightsError(f"{path}: its weights do not fit its estimator ({str(error).splitlines()[0]})") from None
-    estimator.keypoint_spread = keypoint_spread_of(content.get("metadata") or {})
+    try:
+        estimator.keypoint_spread = keypoint_spread_of(content.get("metadata") or {})
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"{path}: its metadata's keypoint_spread is not a factor ({error})") from None
     return estimator.eval().to(device)
 
 
@@ -87,7 +91,12 @@ def keypoint_spread_of(metadata: dict[str, Any]) -> float:
     ``{"factor": F, "chosen_on": ...}``), 1.0 where it records none; calibrated for the bundled
     ``default`` on real frames (docs/results.md, "Real hands come out small")."""
     record = metadata.get("keypoint_spread")
-    return float(record["factor"]) if isinstance(record, dict) and "factor" in record else 1.0
+    if not (isinstance(record, dict) and "factor" in record):
+        return 1.0
+    factor = float(record["factor"])
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"{factor} is no positive factor")
+    return factor
 
 
 def with_keypoint_spread(metadata: dict[str, Any] | None, spread: float) -> dict[str, Any]:
@@ -112,7 +121,8 @@ def save_weights(estimator: Estimator, path: str | Path, metadata: dict[str, Any
     """Write ``estimator`` as a weights file (atomically); returns the path. Its
     :attr:`~handpose.estimators.Estimator.keypoint_spread` goes into the metadata's
     ``keypoint_spread`` record (other keys of a given record, e.g. where it was chosen, are kept),
-    so that a fine-tuned, adapted or re-headed network keeps its calibration."""
+    so that an adapted or re-headed network keeps its calibration; a network exported from a
+    training checkpoint has none (1.0) until it is calibrated."""
     metadata = with_keypoint_spread(metadata, estimator.keypoint_spread)
     state = {
         key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()

@@ -3,7 +3,7 @@
 A set is named by what determines its bytes: the generator version, count, seed, image size,
 the scene kind unless it is the default "hands" and, for photo backgrounds, their kind and the
 photo pool's fingerprint (the pool depends on the folders named and on the machine's installed
-wallpapers); default sets keep the plain name.
+wallpapers), and "-wristbands" for wrist bands at the wrist; default sets keep the plain name.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def synth_set_folder(
     backgrounds: str = "procedural",
     background_dirs: Sequence[str] = (),
     scene_kind: str = "hands",
+    bands_at_wrist: bool = False,
 ) -> Path:
     """The cache folder of one synthetic set (see the module docstring)."""
     from handpose.synth import GENERATOR_VERSION
@@ -42,6 +43,8 @@ def synth_set_folder(
     if backgrounds != "procedural":
         pool = Backgrounds(backgrounds, tuple(background_dirs)).photos()  # type: ignore[arg-type]
         name += f"-{backgrounds}-{pool.fingerprint()}"
+    if bands_at_wrist:
+        name += "-wristbands"
     return Path(cache_dir) / name
 
 
@@ -60,6 +63,7 @@ def prepare_synth_set(
     backgrounds: str = "procedural",
     background_dirs: Sequence[str] = (),
     scene_kind: str = "hands",
+    bands_at_wrist: bool = False,
 ) -> Path:
     """Generate a synthetic set unless its cache folder is complete; return its annotation file.
 
@@ -69,7 +73,7 @@ def prepare_synth_set(
     """
     from handpose.synth import generate_dataset
 
-    folder = synth_set_folder(count, seed, size, cache_dir, backgrounds, background_dirs, scene_kind)
+    folder = synth_set_folder(count, seed, size, cache_dir, backgrounds, background_dirs, scene_kind, bands_at_wrist)
     annotation = complete_annotation(folder)
     if annotation is not None:
         return annotation
@@ -82,6 +86,7 @@ def prepare_synth_set(
             generate_dataset(
                 staging, count, size=size, seed=seed, workers=workers, progress=True,
                 backgrounds=backgrounds, background_dirs=background_dirs, scene_kind=scene_kind,  # type: ignore[arg-type]
+                bands_at_wrist=bands_at_wrist,
             )
         )
         write_bytes_atomic(staging / COMPLETE_MARKER, json.dumps({"annotation": written.name}).encode())

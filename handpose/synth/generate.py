@@ -28,17 +28,21 @@ class _SampleJob:
 
     def __init__(
         self, out_dir: Path, size: int, seed: int, format: str, split: str, backgrounds: Backgrounds,
-        scene_kind: SceneKind,
+        scene_kind: SceneKind, bands_at_wrist: bool,
     ) -> None:
         self.writer: RhdWriter | CocoWriter = make_writer(format, out_dir, split, MAX_HANDS[scene_kind], scene_kind)
         self.backgrounds = backgrounds
         self.scene_kind = scene_kind
+        self.bands_at_wrist = bands_at_wrist
         self.size = size
         self.seed = seed
 
     def __call__(self, index: int) -> dict[str, Any]:
-        render = {"hands": render_scene, "detection": render_detection_scene, "whole_person": render_whole_person_scene}
-        scene = render[self.scene_kind](self.seed, index, self.size, self.backgrounds)
+        if self.scene_kind == "hands":
+            scene = render_scene(self.seed, index, self.size, self.backgrounds, self.bands_at_wrist)
+        else:
+            render = {"detection": render_detection_scene, "whole_person": render_whole_person_scene}
+            scene = render[self.scene_kind](self.seed, index, self.size, self.backgrounds)
         return self.writer.write_sample(index, scene)
 
 
@@ -68,6 +72,7 @@ def generate_dataset(
     backgrounds: BackgroundKind = "procedural",
     background_dirs: Sequence[str | Path] = (),
     scene_kind: SceneKind = "hands",
+    bands_at_wrist: bool = False,
 ) -> Path:
     """Render ``count`` scenes into ``out_dir`` as a ``format`` ("coco" or "rhd") dataset.
 
@@ -78,8 +83,9 @@ def generate_dataset(
     wallpapers. ``scene_kind`` is "hands" (pose estimation), "detection" (several hands, all
     scales, distractors, some images without hands: :mod:`handpose.synth.scene`; coco only) or
     "whole_person" (1-3 people with arms and mostly small hands, and a COCO-WholeBody people file
-    beside the hands: :mod:`handpose.synth.whole_person`; coco only).
-    Returns the annotation file's path.
+    beside the hands: :mod:`handpose.synth.whole_person`; coco only). ``bands_at_wrist`` ("hands"
+    scenes only) puts wrist bands from the wrist crease down, and on more forearms
+    (:func:`~handpose.synth.surface.sample_arm_wear`). Returns the annotation file's path.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
@@ -87,11 +93,13 @@ def generate_dataset(
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if scene_kind not in SCENE_KINDS:
         raise ValueError(f"scene_kind must be one of {', '.join(SCENE_KINDS)}, got {scene_kind!r}")
+    if bands_at_wrist and scene_kind != "hands":
+        raise ValueError(f"bands_at_wrist is an option of hands scenes, not of {scene_kind} scenes")
     out_dir = Path(out_dir)
     chosen = Backgrounds(backgrounds, tuple(Path(folder) for folder in background_dirs))
     if chosen.kind != "procedural":
         chosen.photos()  # a missing or empty folder fails here, before any file is touched
-    args = (out_dir, int(size), int(seed), format, split, chosen, scene_kind)
+    args = (out_dir, int(size), int(seed), format, split, chosen, scene_kind, bool(bands_at_wrist))
     writer = make_writer(format, out_dir, split, MAX_HANDS[scene_kind], scene_kind)
     writer.annotation_path.unlink(missing_ok=True)
 

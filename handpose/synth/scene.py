@@ -196,8 +196,9 @@ class PlacedHand:
     owner: int
 
 
-def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[PlacedHand]:
-    """One hand (or both, side by side) posed, oriented and framed in front of the camera."""
+def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int, bands_at_wrist: bool = False) -> list[PlacedHand]:
+    """One hand (or both, side by side) posed, oriented and framed in front of the camera
+    (``bands_at_wrist``: :func:`~handpose.synth.surface.sample_arm_wear`'s)."""
     n_hands = 2 if rng.random() < TWO_HAND_FRACTION else 1
     first_side = "left" if rng.random() < 0.5 else "right"
     sides = [first_side, "right" if first_side == "left" else "left"][:n_hands]
@@ -210,19 +211,20 @@ def _place_hands(rng: np.random.Generator, K: np.ndarray, size: int) -> list[Pla
         centres = [centre - offset, centre + offset] if first_side == "right" else [centre + offset, centre - offset]
 
     return [
-        _posed_hand(rng, K, size, side, fractions[hand_index], centres[hand_index], hand_index)
+        _posed_hand(rng, K, size, side, fractions[hand_index], centres[hand_index], hand_index, bands_at_wrist)
         for hand_index, side in enumerate(sides)
     ]
 
 
 def _posed_hand(
-    rng: np.random.Generator, K: np.ndarray, size: int, side: str, fraction: float, centre: np.ndarray, hand_index: int
+    rng: np.random.Generator, K: np.ndarray, size: int, side: str, fraction: float, centre: np.ndarray, hand_index: int,
+    bands_at_wrist: bool = False,
 ) -> PlacedHand:
     """A hand of random shape, pose, sleeve and orientation, its keypoint box ``fraction`` of the
     image at ``centre``."""
     shape = sample_hand_shape(rng)
     pose = sample_pose(rng, shape)
-    wear = sample_arm_wear(rng, shape)
+    wear = sample_arm_wear(rng, shape, bands_at_wrist)
     for _ in range(20):
         rotation = sample_orientation(rng)
         forearm_axis = rotation @ forearm_frame(pose) @ np.array([0.0, -1.0, 0.0])
@@ -302,13 +304,17 @@ def _paint(
     return apply_camera_effects(rng, composite.reshape(size, size, 3)), person
 
 
-def render_scene(seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds()) -> SynthScene:
+def render_scene(
+    seed: int, index: int, size: int = 256, backgrounds: Backgrounds = Backgrounds(), bands_at_wrist: bool = False
+) -> SynthScene:
     """Render scene ``index`` of the dataset drawn with ``seed``, at ``size`` x ``size`` pixels.
 
     The background is drawn after the hands, light and skin, so a seed shows the same hands
     whatever ``backgrounds`` is: sets that differ only in their backgrounds compare cleanly.
+    ``bands_at_wrist``: wrist bands from the wrist crease down, and more of them
+    (:func:`~handpose.synth.surface.sample_arm_wear`).
     """
-    return _render(seed, index, size, backgrounds, "hands")
+    return _render(seed, index, size, backgrounds, "hands", bands_at_wrist)
 
 
 def render_detection_scene(
@@ -319,13 +325,15 @@ def render_detection_scene(
     return _render(seed, index, size, backgrounds, "detection")
 
 
-def _render(seed: int, index: int, size: int, backgrounds: Backgrounds, scene_kind: SceneKind) -> SynthScene:
+def _render(
+    seed: int, index: int, size: int, backgrounds: Backgrounds, scene_kind: SceneKind, bands_at_wrist: bool = False
+) -> SynthScene:
     rng = scene_rng(seed, index)
     K = sample_camera(rng, size)
     skin = sample_skin(rng)  # one person: both hands share a skin
     distractors: list[Body] = []
     if scene_kind == "hands":
-        hands = _place_hands(rng, K, size)
+        hands = _place_hands(rng, K, size, bands_at_wrist)
     else:
         hands = _place_detection_hands(rng, K, size)
         n_distractors = int(rng.integers(0 if hands else 1, MAX_DISTRACTORS + 1))

@@ -46,6 +46,7 @@ class SourceConfig:
     backgrounds: str = "procedural"  # synth: "procedural", "photos" or "mixed" (handpose.synth.backgrounds)
     background_dirs: list[str] = field(default_factory=list)  # synth: photo folders added to the built-in pool
     scene_kind: str = "hands"  # synth: "hands" (pose), "detection" or "whole_person" (handpose.synth.scene)
+    bands_at_wrist: bool = False  # synth hands scenes: wrist bands from the wrist crease down (sample_arm_wear)
 
     def __post_init__(self) -> None:
         if not 0 <= self.holdout < 1:
@@ -62,10 +63,14 @@ class SourceConfig:
                 raise ConfigError(str(error)) from None
             if self.scene_kind not in SCENE_KINDS:
                 raise ConfigError(f"scene_kind: {self.scene_kind!r} is not one of {', '.join(SCENE_KINDS)}")
+            if not isinstance(self.bands_at_wrist, bool):
+                raise ConfigError(f"bands_at_wrist: true or false, got {self.bands_at_wrist!r}")
+            if self.bands_at_wrist and self.scene_kind != "hands":
+                raise ConfigError(f"bands_at_wrist: an option of hands scenes, not of {self.scene_kind} scenes")
         elif self.backgrounds != "procedural" or self.background_dirs:
             raise ConfigError(f"backgrounds: only synth sources have generated backgrounds, not {self.format}")
-        elif self.scene_kind != "hands":
-            raise ConfigError(f"scene_kind: only synth sources have generated scenes, not {self.format}")
+        elif self.scene_kind != "hands" or self.bands_at_wrist:
+            raise ConfigError(f"scene_kind, bands_at_wrist: only synth sources have generated scenes, not {self.format}")
         elif self.format not in FORMATS:
             raise ConfigError(f"format: unknown dataset format {self.format!r}; known: synth, {', '.join(FORMATS)}")
         elif self.path is None:

@@ -26,7 +26,8 @@ class SourceSamples:
 def synth_folder(source: SourceConfig, cache_dir: str | Path) -> Path:
     """The cache folder of a synthetic source (:func:`handpose.synth.cache.synth_set_folder`)."""
     return synth_set_folder(
-        source.count, source.seed, source.size, cache_dir, source.backgrounds, source.background_dirs, source.scene_kind
+        source.count, source.seed, source.size, cache_dir, source.backgrounds, source.background_dirs, source.scene_kind,
+        source.bands_at_wrist,
     )
 
 
@@ -34,7 +35,7 @@ def prepare_synth(source: SourceConfig, cache_dir: str | Path, workers: int = 1)
     """Generate a synthetic source unless its cache folder is complete; return its annotation file."""
     return prepare_synth_set(
         source.count, source.seed, source.size, cache_dir, workers, source.backgrounds, source.background_dirs,
-        source.scene_kind,
+        source.scene_kind, source.bands_at_wrist,
     )
 
 
