@@ -107,7 +107,7 @@ from handpose.geometry.fit_3d import (
 from handpose.geometry.lift_25d import ASSUMED_FOV_DEGREES, anchor_to_2d
 from handpose.inference.crops import estimate_in_boxes, turned_upright
 from handpose.inference.sources import load_image
-from handpose.inference.weights import load_estimator, resolve_weights
+from handpose.inference.weights import checked_spread, load_estimator, resolve_weights
 from handpose.skeleton import ROOT
 from handpose.structures import HandPrediction, HandSide, keypoint_box
 
@@ -183,10 +183,7 @@ class Predictor:
         self.tta_combine = tta_combine
         self.upright = upright
         self.estimator = estimator if estimator is not None else load_for_backend(weights, device, backend)
-        spread = self.estimator.keypoint_spread if keypoint_spread is None else keypoint_spread
-        if not (np.isfinite(spread) and spread > 0):
-            raise ValueError(f"keypoint_spread must be a positive factor, got {spread}")
-        self.keypoint_spread = float(spread)
+        self.keypoint_spread = checked_spread(self.estimator.keypoint_spread if keypoint_spread is None else keypoint_spread)
         self.refine = refine and self.refine_passes > 0
         resolved = _resolve_finder(finder, detector)
         # "auto" stays the name where it means the close-up first, then the detector.

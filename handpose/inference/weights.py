@@ -91,11 +91,15 @@ def keypoint_spread_of(metadata: dict[str, Any]) -> float:
     ``{"factor": F, "chosen_on": ...}``), 1.0 where it records none; calibrated for the bundled
     ``default`` on real frames (docs/results.md, "Real hands come out small")."""
     record = metadata.get("keypoint_spread")
-    if not (isinstance(record, dict) and "factor" in record):
-        return 1.0
-    factor = float(record["factor"])
+    return checked_spread(record["factor"]) if isinstance(record, dict) and "factor" in record else 1.0
+
+
+def checked_spread(factor: float) -> float:
+    """``factor`` as a keypoint spread; a ValueError unless it is a finite factor above 0 (the
+    Predictor's ``keypoint_spread`` and a weights file's record alike)."""
+    factor = float(factor)
     if not (math.isfinite(factor) and factor > 0):
-        raise ValueError(f"{factor} is no positive factor")
+        raise ValueError(f"keypoint_spread must be a positive factor, got {factor}")
     return factor
 
 
