@@ -35,7 +35,7 @@ import torch
 
 from handpose.evaluation.mediapipe_side import MediaPipeError, MediaPipeImage, ensure_environment, run_mediapipe
 from handpose.evaluation.video import Tracker, evaluate_sequences, frame_sequences
-from handpose.inference.predictor import Predictor
+from handpose.inference.predictor import PLAIN_VIEW, Predictor
 from handpose.inference.smoothing import OneEuroParams
 from handpose.inference.tracking import HandTracker
 from handpose.inference.weights import BUNDLED_WEIGHTS, resolve_weights
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tracker_options = {key: getattr(args, key) for key in ("redetect_every", "min_score") if hasattr(args, key)}
     torch.set_num_threads(args.threads)
-    predictor = Predictor(args.weights)
+    predictor = Predictor(args.weights, tta_rotations=PLAIN_VIEW)  # one view per frame, as handpose predict runs video
     predictor(np.zeros((256, 256, 3), dtype=np.uint8))  # warm-up, so the first method pays no start-up cost
     reports = {
         name: evaluate_sequences(

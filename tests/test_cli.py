@@ -40,7 +40,10 @@ def test_openmp_threads_sleep_where_torch_shares_the_cores_and_torch_is_not_load
     assert passive_threads(parser.parse_args(["demo", "--train"]))
     assert passive_threads(parser.parse_args(["predict", "photo.jpg", "--backend", "onnx"]))
     assert passive_threads(parser.parse_args(["benchmark", "--data", "coco:x.json", "--backends", "onnx"]))
-    assert not passive_threads(parser.parse_args(["demo"]))
+    # the demo's whole images run on onnxruntime where it is installed, on torch where not
+    from importlib.util import find_spec
+
+    assert passive_threads(parser.parse_args(["demo"])) == (find_spec("onnxruntime") is not None)
     assert not passive_threads(parser.parse_args(["predict", "photo.jpg"]))
     assert not passive_threads(parser.parse_args(["eval", "default", "--data", "coco:x.json"]))
     assert not passive_threads(parser.parse_args(["benchmark", "--data", "coco:x.json"]))  # torch,onnx

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handpose.inference.predictor import Predictor
+from handpose.inference.predictor import PLAIN_VIEW, Predictor
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import keypoint_box
 
@@ -26,8 +26,11 @@ def hand_keypoints(seed: int = 0) -> np.ndarray:
 
 def predictor_for(truth: np.ndarray, **kwargs) -> Predictor:
     """A Predictor over the fake estimator; its finder the whole image unless ``kwargs`` say else
-    (``auto`` would take the bundled detector, whose boxes the fake estimator knows nothing of)."""
+    (``auto`` would take the bundled detector, whose boxes the fake estimator knows nothing of), with
+    one view of each crop (the fake decodes exactly only inside its crop, and the default views turn
+    the crop's corners over joints near them; test_predictor_tta.py has the views)."""
     kwargs.setdefault("finder", "whole_image")
+    kwargs.setdefault("tta_rotations", PLAIN_VIEW)
     return Predictor(estimator=GeometryReadingEstimator(truth[None], padding=1.5), **kwargs)
 
 

@@ -1,7 +1,8 @@
 """The Predictor's test-time options (refine passes, views of the final crop at other scales and
-rotations): off, they run exactly the two-pass pipeline; on, every view maps back exactly and the
-views combine as documented; bad values are clear errors. The crops run with every module in
-eval mode."""
+rotations): with one view, they run exactly the two-pass pipeline; by default the rotations of
+DEFAULT_ROTATIONS, the best view kept; every view maps back exactly and the views combine as
+documented; video is tracked with one view; bad values are clear errors. The crops run with every
+module in eval mode."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from handpose.cli.main import main
 from handpose.estimators import HeatmapEstimator
 from handpose.geometry.crop import CropBox, box_around
 from handpose.inference.crops import estimate_in_boxes
-from handpose.inference.predictor import Predictor
+from handpose.inference.predictor import DEFAULT_ROTATIONS, PLAIN_VIEW, Predictor
 from handpose.inference.weights import save_weights
 from handpose.skeleton import NUM_JOINTS
 from handpose.structures import keypoint_box
@@ -41,7 +42,7 @@ def photo() -> np.ndarray:
     return image
 
 
-def test_without_options_the_whole_image_finder_is_the_two_pass_pipeline_exactly(tiny, photo, monkeypatch):
+def test_with_one_view_the_whole_image_finder_is_the_two_pass_pipeline_exactly(tiny, photo, monkeypatch):
     """Reference: both orientations of the whole image, then both of the box around the first
     pass's keypoints; the more confident orientation each time (every crop cut from the image
     itself here, as the reference does)."""
@@ -56,13 +57,13 @@ def test_without_options_the_whole_image_finder_is_the_two_pass_pipeline_exactly
     height, width = photo.shape[:2]
     first = better(CropBox(center=((width - 1) / 2.0, (height - 1) / 2.0), size=float(max(width, height))))
     expected = better(box_around(keypoint_box(first.keypoints), tiny.crop.padding))
-    for options in ({}, {"tta_scales": [1.0], "tta_rotations": [0], "refine_passes": 1, "tta_combine": "mean"}):
+    for options in ({"tta_rotations": PLAIN_VIEW}, {"tta_scales": [1.0], "tta_rotations": [0], "refine_passes": 1, "tta_combine": "mean"}):
         (found,) = Predictor(estimator=tiny, finder="whole_image", **options)(photo)
         assert np.array_equal(found.keypoints, expected.keypoints)
         assert np.array_equal(found.keypoint_scores, expected.keypoint_scores)
         assert found.hand_side == expected.hand_side
-    (once,) = Predictor(estimator=tiny, finder="whole_image", refine=False)(photo)
-    (zero,) = Predictor(estimator=tiny, finder="whole_image", refine_passes=0)(photo)
+    (once,) = Predictor(estimator=tiny, finder="whole_image", refine=False, tta_rotations=PLAIN_VIEW)(photo)
+    (zero,) = Predictor(estimator=tiny, finder="whole_image", refine_passes=0, tta_rotations=PLAIN_VIEW)(photo)
     assert np.array_equal(once.keypoints, first.keypoints) and np.array_equal(zero.keypoints, first.keypoints)
 
 
@@ -88,6 +89,16 @@ def test_views_combine_within_their_hull_as_the_score_weighted_mean_or_the_best_
     (best,) = Predictor(estimator=tiny, finder="whole_image", tta_scales=scales, tta_rotations=rotations, tta_combine="best")(photo)
     top = max(single.values(), key=lambda hand: hand.score)
     assert np.array_equal(best.keypoints, top.keypoints) and best.score == pytest.approx(max(h.score for h in single.values()))
+
+
+def test_by_default_the_best_of_the_default_rotations_is_kept(tiny, photo):
+    single = [Predictor(estimator=tiny, finder="whole_image", tta_rotations=[r])(photo)[0] for r in DEFAULT_ROTATIONS]
+    assert len(DEFAULT_ROTATIONS) > 1 and 0.0 in DEFAULT_ROTATIONS
+    assert np.ptp(np.stack([hand.keypoints for hand in single]), axis=0).max() > 1.0  # the views differ
+    (found,) = Predictor(estimator=tiny, finder="whole_image")(photo)
+    top = max(single, key=lambda hand: hand.score)
+    assert np.abs(found.keypoints - top.keypoints).max() < 1e-3  # batches of 1 and of 2 crops differ in the last bits
+    assert found.score == pytest.approx(top.score, abs=1e-5)
 
 
 def test_every_view_and_refine_pass_maps_back_exactly():
@@ -140,7 +151,7 @@ def test_bad_options_are_clear_errors(tiny, options, message):
         Predictor(estimator=tiny, finder="whole_image", **options)
 
 
-def test_the_command_line_takes_the_options_and_refuses_bad_ones(tiny, photo, tmp_path: Path, capsys):
+def test_the_command_line_takes_the_options_and_refuses_bad_ones(tiny, photo, tmp_path: Path, capsys, monkeypatch):
     weights = save_weights(tiny, tmp_path / "tiny.pt")
     cv2.imwrite(str(tmp_path / "a.png"), photo[..., ::-1])
     common = ["predict", str(tmp_path / "a.png"), "--weights", str(weights), "--finder", "whole_image"]
@@ -148,6 +159,24 @@ def test_the_command_line_takes_the_options_and_refuses_bad_ones(tiny, photo, tm
     assert (tmp_path / "out" / "predictions.json").is_file()
     assert main([*common, "--tta-scales", "0,1", "--out", str(tmp_path / "bad")]) == 2
     assert "tta_scales" in capsys.readouterr().err
+    # a video runs one view per frame unless --tta-rotations is given; an image the default views
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (photo.shape[1], photo.shape[0]))
+    for _ in range(2):
+        writer.write(photo[..., ::-1])
+    writer.release()
+    import handpose.inference.predictor as predictor_module
+
+    made: list[tuple] = []
+    original = predictor_module.Predictor.__init__
+    monkeypatch.setattr(predictor_module.Predictor, "__init__", lambda self, *a, **kw: (made.append(kw.get("tta_rotations")), original(self, *a, **kw))[1])
+    for source, extra, expected in [
+        (video, [], PLAIN_VIEW), (video, ["--tta-rotations=-5,0,5"], (-5.0, 0.0, 5.0)), (tmp_path / "a.png", [], None)
+    ]:
+        arguments = ["predict", str(source), "--weights", str(weights), "--finder", "whole_image", *extra]
+        assert main([*arguments, "--out", str(tmp_path / "views")]) == 0
+        assert made[-1] == expected  # None: the Predictor's own default, DEFAULT_ROTATIONS
+    monkeypatch.undo()
     with pytest.raises(SystemExit):
         main([*common, "--tta-scales", "big"])
     capsys.readouterr()

@@ -15,7 +15,7 @@ from handpose.estimators import HeatmapEstimator
 from handpose.geometry.camera import apply_affine
 from handpose.geometry.crop import MIDDLE_MCP, CropBox, box_around, crop_affine, upright_rotation
 from handpose.inference.crops import estimate_in_boxes, turned_upright
-from handpose.inference.predictor import Predictor
+from handpose.inference.predictor import PLAIN_VIEW, Predictor
 from handpose.inference.weights import save_weights
 from handpose.skeleton import NUM_JOINTS, WRIST
 from handpose.structures import HandPrediction, keypoint_box
@@ -67,7 +67,8 @@ def test_every_path_turns_the_final_crop_upright_and_maps_back_exactly(lean, mon
     for name, (call, crops) in paths.items():
         calls.clear()
         estimator = GeometryReadingEstimator(truth[None], padding=1.5)
-        (found,) = Predictor(estimator=estimator, finder="whole_image", upright=True)(coordinate_image(0), **call)
+        predictor = Predictor(estimator=estimator, finder="whole_image", upright=True, tta_rotations=PLAIN_VIEW)
+        (found,) = predictor(coordinate_image(0), **call)
         assert np.abs(found.keypoints - truth).max() < 0.3, name  # a wrong mapping misses by pixels; a turned crop puts
         # the box corners near its edge, where the fake decodes to a few tenths
         assert sum(len(c) for c in calls) == crops, name
@@ -80,7 +81,7 @@ def test_off_the_predictor_runs_exactly_as_before(monkeypatch):
 
     truth = leaning_hand(np.random.default_rng(2), 50.0)
     calls = recording(monkeypatch, predictor_module)
-    Predictor(estimator=GeometryReadingEstimator(truth[None], padding=1.5), finder="whole_image")(
+    Predictor(estimator=GeometryReadingEstimator(truth[None], padding=1.5), finder="whole_image", tta_rotations=PLAIN_VIEW)(
         coordinate_image(0), boxes=[keypoint_box(truth)], sides=["right"]
     )
     assert len(calls) == 1 and calls[0][0].rotation == 0.0

@@ -53,12 +53,17 @@ def passive_threads(args: argparse.Namespace) -> bool:
     Yes where torch shares the cores with other work: a training's data-loader workers and render
     processes (``train``, ``adapt``, ``demo --train``; spinning threads slowed training steps more
     than tenfold on 2 cores), or onnxruntime's threads where it runs the networks and torch only
-    prepares crops (``--backend onnx``; 26 against 35 ms an image with both cores). No where torch
-    runs the networks: there sleeping threads made each image 2.4 to 3 times slower (the
-    whole-image path 130 against 55 ms on 2 cores).
+    prepares crops (``--backend onnx``; 26 against 35 ms an image with both cores), as in ``demo``
+    where onnxruntime is installed (its whole images run there: ``make demo`` 1 min 50 s against
+    2 min 22 s with spinning threads). No where torch runs the networks: there sleeping threads
+    made each image 2.4 to 3 times slower (the whole-image path 130 against 55 ms on 2 cores).
     """
-    if args.command in ("train", "adapt") or (args.command == "demo" and getattr(args, "train", None) is not None):
+    if args.command in ("train", "adapt"):
         return True
+    if args.command == "demo":
+        from importlib.util import find_spec
+
+        return getattr(args, "train", None) is not None or find_spec("onnxruntime") is not None
     backends = getattr(args, "backend", None) or getattr(args, "backends", None) or "torch"
     return "torch" not in backends.split(",")
 

@@ -31,8 +31,8 @@ def predict_whole_images(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Keypoints (N, 21, 2) and scores (N, 21) per sample from the Predictor on whole images
     (``finder``, ``detector`` and ``predictor_options``, e.g. the test-time options, as
-    :class:`Predictor` takes them), and the figures of :func:`collect_matches` with the finder
-    and the keypoint spread the Predictor used."""
+    :class:`Predictor` takes them), and the figures of :func:`collect_matches` with the finder,
+    the keypoint spread and the test-time views the Predictor used."""
     predictor = Predictor(estimator=estimator, finder=finder, detector=detector, **(predictor_options or {}))
     groups = image_groups(samples)
     found = [
@@ -40,7 +40,10 @@ def predict_whole_images(
         for indices in tqdm(groups, desc="whole-image prediction", unit="image", disable=not progress)
     ]
     keypoints, scores, figures = collect_matches(samples, groups, found)
-    return keypoints, scores, {"finder": predictor.finder, "keypoint_spread": predictor.keypoint_spread, **figures}
+    views = [list(view) for view in predictor.tta_views]  # (scale, rotation) of each view of a final crop
+    return keypoints, scores, {
+        "finder": predictor.finder, "keypoint_spread": predictor.keypoint_spread, "test_time_views": views, **figures
+    }
 
 
 def collect_matches(

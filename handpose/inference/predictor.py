@@ -40,11 +40,16 @@ lower on 001 and 0.020 lower on 040); ``tta_scales`` and ``tta_rotations``, extr
 hand's final crop (the last pass of the whole-image finder, a box's or a found hand's crop): the
 crop at each scale of its size times each in-plane rotation, in the orientation the plain crop
 chose, their image-space keypoints combined by ``tta_combine`` (``best``: the view of the highest
-pose score; ``mean``: per joint, the keypoint-score-weighted mean). Off by default (one plain view):
-rotations of -15, 0 and 15 degrees with ``best``, the choice on 001 (+0.012 AUC there), gave
-+0.006 on 040 (0.539 -> 0.545, within the spread of its sequences) for 1.4-1.5 times the time;
-scales 0.9 and 1.0 with ``best`` +0.005 on 001, +0.003 on 040; every ``mean`` tried scored lower
-on 001 than the plain crop.
+pose score; ``mean``: per joint, the keypoint-score-weighted mean). By default three views,
+:data:`DEFAULT_ROTATIONS` (the crop as it is and turned 40 degrees either way) with ``best``: the
+highest of the three-view rotation sets on 001 (+-15 to +-60 degrees; AUC 0.694 -> 0.714 there),
+it gains on 040 too (0.573 -> 0.586) for about 1.5 times the time per image (two crops more than
+the four of the close-up path). Video is tracked with one view (``handpose predict`` on a video
+or webcam passes :data:`PLAIN_VIEW` unless told otherwise), since every frame would pay that time
+(the views were not measured with tracking). Five views (+-25, +-45) gained a little more (001
+0.719) for about twice the time; scales 0.9 and 1.0 with ``best`` +0.005 on 001, +0.003 on 040;
+every ``mean`` tried scored lower on 001 than the plain crop, and the view whose keypoints agree
+best with the others' lower than the best-scoring view.
 
 ``keypoint_spread`` spreads each hand's 2D keypoints about their mean by that factor, after every
 other step and before the 3D is anchored on them; by default by the factor the weights record
@@ -117,6 +122,14 @@ if TYPE_CHECKING:
 #: How ``tta_combine`` merges the views of a hand's final crop (module docstring).
 TTA_COMBINES = ("mean", "best")
 
+#: The in-plane rotations (degrees) of each hand's final crop that the Predictor looks at by
+#: default, the best view kept: chosen on subject 001 of the real dev frames among three-view sets
+#: (module docstring; docs/results.md, "Three views by default").
+DEFAULT_ROTATIONS = (-40.0, 0.0, 40.0)
+
+#: One plain view: the pipeline without test-time views (tracking, self-training's teacher).
+PLAIN_VIEW = (0.0,)
+
 #: The most a crop's warp may shrink the image (bilinear sampling aliases beyond about 2x);
 #: larger boxes are cut from an area-averaged smaller copy.
 MAX_WARP_SHRINK = 2.0
@@ -146,9 +159,9 @@ class Predictor:
     ``refine``: the tighter pass(es) of the whole-image finder, ``refine_passes`` of them (each
     on the box of the previous pass's keypoints; ``refine=False`` means none). ``tta_scales``,
     ``tta_rotations`` (degrees, counter-clockwise) and ``tta_combine``: test-time views of each
-    hand's final crop (module docstring); the defaults, one plain view, run exactly the pipeline
-    without them. ``upright``: turn each hand's final crop so that the hand stands upright
-    (module docstring). ``finder``: one of :data:`FINDERS`; ``detector``: the weights (or estimator)
+    hand's final crop (module docstring); by default :data:`DEFAULT_ROTATIONS` with ``best``, and
+    ``tta_rotations=PLAIN_VIEW`` runs exactly the pipeline without views. ``upright``: turn each
+    hand's final crop so that the hand stands upright (module docstring). ``finder``: one of :data:`FINDERS`; ``detector``: the weights (or estimator)
     of the detector or HandSegNet that finder uses, instead of the bundled ones.
     """
 
@@ -166,7 +179,7 @@ class Predictor:
         finder: str = "auto",
         refine_passes: int = 1,
         tta_scales: Sequence[float] = (1.0,),
-        tta_rotations: Sequence[float] = (0.0,),
+        tta_rotations: Sequence[float] = DEFAULT_ROTATIONS,
         tta_combine: str = "best",
         upright: bool = False,
         keypoint_spread: float | None = None,

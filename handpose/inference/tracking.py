@@ -87,7 +87,9 @@ class _Track:
 class HandTracker:
     """Hands in consecutive video frames, each with a ``track_id``; call it once per frame.
 
-    ``predictor``: a :class:`HandFinder`, e.g. ``Predictor()``. ``redetect_every``: run the finder
+    ``predictor``: a :class:`HandFinder`, e.g. ``Predictor(tta_rotations=PLAIN_VIEW)``, one view of
+    each crop as ``handpose predict`` tracks video (the Predictor's default test-time views would
+    cost every frame about 1.5 times the time). ``redetect_every``: run the finder
     every this many frames even when every hand is tracked (None: only when a hand is lost or none
     is tracked); a hand that comes into view is found within this many frames. ``min_score``: the
     pose score (mean keypoint score) below which a tracked hand is taken as lost and a found one as

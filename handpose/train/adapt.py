@@ -65,7 +65,7 @@ from handpose.data.readers import read_dataset
 from handpose.estimators import Estimator, HeatmapEstimator
 from handpose.geometry.crop import CropBox, box_around, crop_affine, crop_image
 from handpose.inference.crops import estimate_in_boxes
-from handpose.inference.predictor import MAX_WARP_SHRINK, Predictor
+from handpose.inference.predictor import MAX_WARP_SHRINK, PLAIN_VIEW, Predictor
 from handpose.inference.sources import Frame, FrameFailure, load_image, open_source
 from handpose.inference.weights import load_estimator, read_metadata, save_weights
 from handpose.skeleton import NUM_JOINTS
@@ -271,8 +271,11 @@ def label_frames(
     """:func:`label_hand` on every hand the teacher finds in every readable frame, with a progress
     bar; an unreadable frame is named on stderr and passed over. Each image is decoded for its
     turn only. The pseudo-labels are the teacher network's own keypoints (no real-photo spread):
-    the student learns what the network draws, and the Predictor spreads the student's alike."""
-    predictor = Predictor(estimator=teacher, finder=options.finder, device=options.device, keypoint_spread=1.0)
+    the student learns what the network draws, and the Predictor spreads the student's alike. The
+    teacher finds each hand with one view of its crop: :func:`label_hand` looks at it turned."""
+    predictor = Predictor(
+        estimator=teacher, finder=options.finder, device=options.device, keypoint_spread=1.0, tta_rotations=PLAIN_VIEW
+    )
     labelling = Labelling()
     for frame in _readable(frames, total, "pseudo-labels", labelling.failures):
         labelling.readable.append((frame.name, frame.path))  # type: ignore[arg-type]  # files have paths
