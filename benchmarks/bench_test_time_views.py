@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", type=Path, default=REAL, help=f"the real frames' annotations (default: {REAL})")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    views_sets = args.rotations or [(0.0,), DEFAULT_ROTATIONS, (-45.0, -25.0, 0.0, 25.0, 45.0)]
+    rotation_sets = args.rotations or [(0.0,), DEFAULT_ROTATIONS, (-45.0, -25.0, 0.0, 25.0, 45.0)]
     if not args.real.is_file():
         print(f"skipped: {args.real} is not there (the data beside the checkout)")
         return 0
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = read_dataset("coco", args.real).samples
     subjects = subject_masks(samples)
     report: dict[str, dict] = {}
-    for views in views_sets:
+    for views in rotation_sets:
         options = {"tta_rotations": views}
         keypoints, _, _ = predict_whole_images(estimator, samples, args.finder, predictor_options=options)
         row = report[",".join(f"{v:g}" for v in views)] = {}
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     timed = [samples[i].load_image() for i in np.linspace(0, len(samples) - 1, args.timed).astype(int)]
     predictors = {name: Predictor(estimator=estimator, finder=args.finder, tta_rotations=views)
-                  for name, views in zip(report, views_sets)}  # fmt: skip
+                  for name, views in zip(report, rotation_sets)}  # fmt: skip
     seconds: dict[str, list[float]] = {name: [] for name in predictors}
     for _ in range(args.rounds):
         for name, predictor in predictors.items():
