@@ -55,8 +55,9 @@ def passive_threads(args: argparse.Namespace) -> bool:
     than tenfold on 2 cores), or onnxruntime's threads where it runs the networks and torch only
     prepares crops (``--backend onnx``; 26 against 35 ms an image with both cores), as in ``demo``
     where onnxruntime is installed (its whole images run there: ``make demo`` 1 min 01 s against
-    1 min 49 s with spinning threads, 38 against 88 ms an image). No where torch runs the networks: there sleeping threads
-    made each image 2.4 to 3 times slower (the whole-image path 130 against 55 ms on 2 cores).
+    1 min 49 s with spinning threads, 38 against 88 ms an image). No where torch runs the
+    networks: there sleeping threads made each image 2.4 to 3 times slower (the whole-image path
+    130 against 55 ms on 2 cores).
     """
     if args.command in ("train", "adapt"):
         return True
