@@ -73,11 +73,12 @@ def run_demo(
     real = Path(real_annotations) if real_annotations is not None else None
     if real is not None and real.is_file():
         data["real"] = f"coco:{real}"
-    reports = {
-        name: next(iter(evaluate_checkpoints([model], data[source], out_dir / name, finder=finder, backend=_backend(finder)).values()))
-        for name, (source, finder, _) in EVALUATIONS.items()
-        if source in data
-    }
+    reports: dict[str, dict] = {}
+    for name, (source, finder, _) in EVALUATIONS.items():
+        if source in data:
+            backend = "torch" if finder == "boxes" else whole_image_backend()
+            evaluated = evaluate_checkpoints([model], data[source], out_dir / name, finder=finder, backend=backend)
+            reports[name] = next(iter(evaluated.values()))
     video = _sequence_video(model, real, out_dir) if "real" in data else None
     summary = format_summary(reports, model, out_dir, video)
     write_bytes_atomic(out_dir / "summary.md", summary.encode("utf-8"))
@@ -85,14 +86,16 @@ def run_demo(
     return DemoResult(out_dir=out_dir, model=model, reports=reports, summary=summary, video=video)
 
 
-def _backend(finder: str) -> str:
-    """Whole images run on onnxruntime where it is installed (``make demo`` installs it), as
-    deployed: the same figures as torch's (real dev: AUC 0.651, EPE 12.61 px on both) in half the
-    time per image with the Predictor's three views (69 against 139 ms on 2 cores; docs/results.md,
-    "Three views by default"); annotated boxes on torch."""
+def whole_image_backend() -> str:
+    """Where the demo runs its whole images: onnxruntime where it is installed (``make demo``
+    installs it), as deployed, else torch (annotated boxes always run on torch). onnxruntime gives
+    the same figures as torch (real dev: AUC 0.651, EPE 12.61 px on both) in half the time per
+    image with the Predictor's three views (69 against 139 ms on 2 cores; docs/results.md, "Three
+    views by default"). The command line makes OpenMP's threads sleep where it is onnxruntime
+    (:func:`handpose.cli.main.passive_threads`)."""
     from importlib.util import find_spec
 
-    return "onnx" if finder != "boxes" and find_spec("onnxruntime") is not None else "torch"
+    return "onnx" if find_spec("onnxruntime") is not None else "torch"
 
 
 def _train(config_path: str | Path, out_dir: Path, minutes: float | None, overrides: tuple[str, ...]) -> Path:

@@ -43,7 +43,10 @@ def test_openmp_threads_sleep_where_torch_shares_the_cores_and_torch_is_not_load
     # the demo's whole images run on onnxruntime where it is installed, on torch where not
     from importlib.util import find_spec
 
-    assert passive_threads(parser.parse_args(["demo"])) == (find_spec("onnxruntime") is not None)
+    from handpose.demo import whole_image_backend
+
+    assert whole_image_backend() == ("onnx" if find_spec("onnxruntime") is not None else "torch")
+    assert passive_threads(parser.parse_args(["demo"])) == (whole_image_backend() == "onnx")
     assert not passive_threads(parser.parse_args(["predict", "photo.jpg"]))
     assert not passive_threads(parser.parse_args(["eval", "default", "--data", "coco:x.json"]))
     assert not passive_threads(parser.parse_args(["benchmark", "--data", "coco:x.json"]))  # torch,onnx

@@ -62,9 +62,9 @@ def passive_threads(args: argparse.Namespace) -> bool:
     if args.command in ("train", "adapt"):
         return True
     if args.command == "demo":
-        from importlib.util import find_spec
+        from handpose.demo import whole_image_backend  # imports no torch
 
-        return getattr(args, "train", None) is not None or find_spec("onnxruntime") is not None
+        return getattr(args, "train", None) is not None or whole_image_backend() == "onnx"
     backends = getattr(args, "backend", None) or getattr(args, "backends", None) or "torch"
     return "torch" not in backends.split(",")
 

@@ -83,7 +83,7 @@ def _predict(args: argparse.Namespace) -> int:
         from handpose.inference.predictor import PLAIN_VIEW, Predictor
 
         options = test_time_options(args)
-        if source.kind in ("video", "webcam"):  # every frame would pay the views' time (Predictor's docstring)
+        if source.is_stream:  # every frame would pay the views' time (Predictor's docstring)
             options.setdefault("tta_rotations", PLAIN_VIEW)
         predictor = Predictor(
             args.weights, device=args.device, refine=not args.no_refine, backend=args.backend,
@@ -93,7 +93,7 @@ def _predict(args: argparse.Namespace) -> int:
     except (SourceError, WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if source.kind in ("video", "webcam") and not args.no_track:
+    if source.is_stream and not args.no_track:
         from handpose.inference.smoothing import OneEuroParams
         from handpose.inference.tracking import HandTracker
 
@@ -124,7 +124,7 @@ def run_predictions(
 
     records: list[dict] = []
     failures = frames = 0
-    is_stream = source.kind in ("video", "webcam")
+    is_stream = source.is_stream
     video = None
     total = source.total if max_frames is None or source.total is None else min(source.total, max_frames)
     progress = tqdm(total=total, unit="frame" if is_stream else "image", disable=source.kind == "image")

@@ -161,8 +161,9 @@ class Predictor:
     ``tta_rotations`` (degrees, counter-clockwise) and ``tta_combine``: test-time views of each
     hand's final crop (module docstring); by default :data:`DEFAULT_ROTATIONS` with ``best``, and
     ``tta_rotations=PLAIN_VIEW`` runs exactly the pipeline without views. ``upright``: turn each
-    hand's final crop so that the hand stands upright (module docstring). ``finder``: one of :data:`FINDERS`; ``detector``: the weights (or estimator)
-    of the detector or HandSegNet that finder uses, instead of the bundled ones.
+    hand's final crop so that the hand stands upright (module docstring). ``finder``: one of
+    :data:`FINDERS`; ``detector``: the weights (or estimator) of the detector or HandSegNet that
+    finder uses, instead of the bundled ones.
     """
 
     def __init__(

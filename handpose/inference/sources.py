@@ -110,6 +110,11 @@ class FrameSource:
     fps: float | None = None
     skipped: list[Path] = field(default_factory=list)
 
+    @property
+    def is_stream(self) -> bool:
+        """A video or a webcam: frames in time order, to be tracked rather than read one by one."""
+        return self.kind in ("video", "webcam")
+
     def __iter__(self) -> Iterator[Frame | FrameFailure]:
         return self._frames()
 
