@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from handpose.data.readers import read_dataset
-from handpose.evaluation.evaluate import score_predictions, subject_masks, write_json
+from handpose.evaluation.evaluate import scores_by_subject, write_json
 from handpose.evaluation.whole_image import predict_whole_images
 from handpose.inference.weights import WeightsError, load_estimator, resolve_weights
 
@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         print("detector and auto left out: no detector weights (give --detector)")
     estimator = load_estimator(args.weights)
     samples = read_dataset("coco", args.real).samples
-    subjects = subject_masks(samples)
     report = {}
     for name, (finder, weights) in runs.items():
         try:
@@ -58,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} left out: {error}")
             continue
         report[name] = {"figures": figures}
-        for subject, chosen in subjects.items():
-            scores = score_predictions([s for s, c in zip(samples, chosen) if c], keypoints[chosen])["image_pixels"]
+        for subject, (chosen, scores) in scores_by_subject(samples, keypoints).items():
             report[name][subject] = {
                 "found": int(np.isfinite(keypoints[chosen]).all(axis=(1, 2)).sum()),
                 "hands": int(chosen.sum()),

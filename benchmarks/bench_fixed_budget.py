@@ -36,7 +36,7 @@ import torch
 from bench_train_precision import BATCH, crops_per_second, synthetic_batch  # this folder's sibling
 
 from handpose.data.readers import read_dataset
-from handpose.evaluation.evaluate import score_predictions, subject_masks, write_json
+from handpose.evaluation.evaluate import score_predictions, scores_by_subject, write_json
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
 from handpose.inference.weights import load_estimator
@@ -133,8 +133,7 @@ def score(checkpoint: Path) -> dict:
         keypoints, _, _ = predict_whole_images(
             estimator, samples, "whole_image", progress=False, predictor_options={"keypoint_spread": 1.0}
         )
-        for subject, chosen in subject_masks(samples).items():
-            real = score_predictions([s for s, c in zip(samples, chosen) if c], keypoints[chosen])["image_pixels"]
+        for subject, (_, real) in scores_by_subject(samples, keypoints).items():
             figures[f"real_{subject}"] = {"auc_0_30": real["pck"][0]["auc"], "epe_mean": real["epe_mean"]}
     return figures
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from handpose.data.readers import read_dataset
-from handpose.evaluation.evaluate import score_predictions, subject_masks, write_json
+from handpose.evaluation.evaluate import scores_by_subject, write_json
 from handpose.evaluation.whole_image import predict_whole_images
 from handpose.inference.onnx_backend import export_onnx, load_onnx_estimator
 from handpose.inference.predictor import DEFAULT_ROTATIONS, Predictor
@@ -61,15 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         estimator = load_onnx_estimator(export_onnx(load_estimator(args.weights), Path(folder) / "pose.onnx"), args.threads)
     samples = read_dataset("coco", args.real).samples
-    subjects = subject_masks(samples)
     report: dict[str, dict] = {}
     for views in rotation_sets:
         options = {"tta_rotations": views}
         keypoints, _, _ = predict_whole_images(estimator, samples, args.finder, predictor_options=options)
-        row = report[",".join(f"{v:g}" for v in views)] = {}
-        for subject, chosen in {**subjects, "all": np.ones(len(samples), bool)}.items():
-            scores = score_predictions([s for s, c in zip(samples, chosen) if c], keypoints[chosen])["image_pixels"]
-            row[subject] = {"auc_0_30": round(scores["pck"][0]["auc"], 4), "epe_mean": round(scores["epe_mean"], 2)}
+        report[",".join(f"{v:g}" for v in views)] = {
+            subject: {"auc_0_30": round(scores["pck"][0]["auc"], 4), "epe_mean": round(scores["epe_mean"], 2)}
+            for subject, (_, scores) in scores_by_subject(samples, keypoints).items()
+        }
 
     timed = [samples[i].load_image() for i in np.linspace(0, len(samples) - 1, args.timed).astype(int)]
     predictors = {name: Predictor(estimator=estimator, finder=args.finder, tta_rotations=views)

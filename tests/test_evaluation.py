@@ -14,7 +14,13 @@ import torch
 from handpose.cli.main import main
 from handpose.data.spec import parse_data_spec
 from handpose.estimators import HeatmapEstimator
-from handpose.evaluation.evaluate import evaluate_checkpoints, model_names, score_predictions, subject_masks
+from handpose.evaluation.evaluate import (
+    evaluate_checkpoints,
+    model_names,
+    score_predictions,
+    scores_by_subject,
+    subject_masks,
+)
 from handpose.evaluation.predictions_io import coco_results, match_results, read_coco_results, write_coco_results
 from handpose.geometry.crop import box_around
 from handpose.inference.weights import CHECKPOINT_PREFIX, ESTIMATOR_SPEC_KEY, save_weights
@@ -53,6 +59,17 @@ def test_subject_masks_split_the_samples_by_subject_in_order_then_all():
     assert list(masks) == ["001", "040", "all"]
     assert masks["001"].tolist() == [False, True, False] and masks["040"].tolist() == [True, False, True]
     assert masks["all"].tolist() == [True, True, True]
+
+
+def test_scores_by_subject_score_each_subjects_samples_alone():
+    samples = [replace(hand(i), extras={"subject": subject}) for i, subject in enumerate(("040", "001", "040"))]
+    keypoints = np.stack([s.keypoints_2d for s in samples])
+    keypoints[1] += np.array([3.0, 4.0])  # subject 001's one hand 5 px off; 040's exact
+    scored = scores_by_subject(samples, keypoints)
+    assert list(scored) == ["001", "040", "all"]
+    assert scored["001"][0].tolist() == [False, True, False]
+    assert scored["001"][1]["epe_mean"] == pytest.approx(5.0) and scored["040"][1]["epe_mean"] == pytest.approx(0.0)
+    assert scored["all"][1]["epe_mean"] == pytest.approx(5.0 / 3.0)
 
 
 def test_errors_are_reported_in_image_pixels_and_in_normalised_crop_pixels():

@@ -245,6 +245,15 @@ def subject_masks(samples: Sequence[HandSample]) -> dict[str, np.ndarray]:
     return {**masks, "all": np.ones(len(samples), bool)}
 
 
+def scores_by_subject(samples: Sequence[HandSample], keypoints: np.ndarray) -> dict[str, tuple[np.ndarray, dict]]:
+    """Per subject of :func:`subject_masks` (then "all"): its mask and the image-pixel report of
+    :func:`score_predictions` on its samples' ``keypoints`` (N, 21, 2)."""
+    return {
+        subject: (chosen, score_predictions([s for s, c in zip(samples, chosen) if c], keypoints[chosen])["image_pixels"])
+        for subject, chosen in subject_masks(samples).items()
+    }
+
+
 def comparison_tables(reports: dict[str, dict]) -> str:
     """Markdown: one table per pixel space, one row per model."""
     norm_size = next(iter(reports.values()))["crop_pixels"]["norm_size"]
