@@ -39,6 +39,7 @@ from handpose.data.readers import read_dataset
 from handpose.evaluation.evaluate import score_predictions, scores_by_subject, write_json
 from handpose.evaluation.topdown import predict_topdown
 from handpose.evaluation.whole_image import predict_whole_images
+from handpose.inference.predictor import PLAIN_VIEW
 from handpose.inference.weights import load_estimator
 from handpose.synth.cache import prepare_synth_set
 from handpose.train.build import build_estimator_from_config
@@ -128,11 +129,11 @@ def score(checkpoint: Path) -> dict:
     figures = {"synthetic_test": {"auc_0_30": synthetic["pck"][0]["auc"], "epe_mean": synthetic["epe_mean"]}}
     if REAL.is_file():
         samples = read_dataset("coco", REAL).samples
-        # The network's own keypoints (no real-photo spread): the rows compare networks, as they did
-        # before the Predictor spread its keypoints (2026-12-03).
-        keypoints, _, _ = predict_whole_images(
-            estimator, samples, "whole_image", progress=False, predictor_options={"keypoint_spread": 1.0}
-        )
+        # The network's own keypoints from one view of each crop (no real-photo spread, no turned
+        # views): the rows compare networks, as they did before the Predictor spread its keypoints
+        # and looked at turned views by default (2026-12-03).
+        plain = {"keypoint_spread": 1.0, "tta_rotations": PLAIN_VIEW}
+        keypoints, _, _ = predict_whole_images(estimator, samples, "whole_image", progress=False, predictor_options=plain)
         for subject, (_, real) in scores_by_subject(samples, keypoints).items():
             figures[f"real_{subject}"] = {"auc_0_30": real["pck"][0]["auc"], "epe_mean": real["epe_mean"]}
     return figures
