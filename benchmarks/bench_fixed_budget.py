@@ -4,7 +4,8 @@ Two suites, each a list of runs that share data, seed and budget and differ in o
 
 - ``ablation``: issue 14's one-change-at-a-time table. Each run fine-tunes the bundled default
   2D weights with ``configs/ablation/finetune_base.yaml`` (3 epochs of 4,000 procedural images)
-  plus one change: the generator's photo backgrounds, or one augmentation against the domain gap.
+  plus one change: the generator's photo backgrounds, one augmentation against the domain gap, or
+  MixStyle in the network.
   ``baseline`` changes nothing, so a row's gain over it is the change's, not more training's.
 - ``backbone``: accuracy per CPU-second. Each network trains from scratch for the same wall-clock
   budget at fp32 and/or at bf16 autocast (these CPUs have AMX-BF16; depthwise convolutions do not
@@ -61,6 +62,14 @@ ABLATIONS: dict[str, list[str]] = {
     "grayscale": ["augment.grayscale_probability=0.3"],
     "fourier_mix": ["augment.fourier_mix_probability=0.5"],
     "random_erasing": ["augment.random_erasing_probability=0.5"],
+    "random_convolution": ["augment.random_convolution_probability=0.5"],  # RandConv: colour and texture drawn afresh
+    "random_convolution_seed8": ["augment.random_convolution_probability=0.5", "seed=8"],  # its noise
+    "mix_style": ["model.mix_style=0.5"],  # MixStyle after the backbone's stride-4 and stride-8 stages
+    "mix_style_seed8": ["model.mix_style=0.5", "seed=8"],  # its noise
+    "mix_style_seed9": ["model.mix_style=0.5", "seed=9"],
+    "mix_style_seed10": ["model.mix_style=0.5", "seed=10"],
+    "mix_style_wristbands": ["model.mix_style=0.5", "data.train.0.bands_at_wrist=true"],  # the two together
+    "mix_style_wristbands_seed8": ["model.mix_style=0.5", "data.train.0.bands_at_wrist=true", "seed=8"],
     "close_crops": ["augment.scale_range=[0.65,1.1]"],  # hands that fill, even overflow, the crop
     "blur_noise": ["augment.blur_probability=0.5", "augment.blur_sigma=[0.5,2.5]", "augment.noise_std=8.0"],
     "input_160": ["codec.input_size=160"],  # finer crops and 40x40 heatmaps: 1.56x the pixels per crop

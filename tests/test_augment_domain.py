@@ -1,4 +1,5 @@
-"""The domain-gap augmentations: grey images, random erasing, Fourier amplitude mixing (FDA).
+"""The domain-gap augmentations: grey images, random erasing, Fourier amplitude mixing (FDA),
+random convolutions (RandConv).
 
 Each changes the image when on; off (the default) it draws nothing, so every other random draw
 and the output stay as they were.
@@ -11,7 +12,14 @@ import numpy as np
 import pytest
 
 from handpose.data import augment
-from handpose.data.augment import AugmentConfig, _band, _low_spectrum, fourier_mix, photometric
+from handpose.data.augment import (
+    AugmentConfig,
+    _band,
+    _low_spectrum,
+    fourier_mix,
+    photometric,
+    random_convolution_mix,
+)
 
 SIZE = 128
 #: Every older change off, so that what is left is the new change alone.
@@ -136,9 +144,42 @@ def test_fourier_mix_is_fda():
     np.testing.assert_array_equal(fourier_mix(source, np.abs(_low_spectrum(target, band)), 0.0), source)
 
 
+def _edges(image: np.ndarray) -> np.ndarray:
+    grey = image.astype(np.float32).mean(axis=2)
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)).ravel()
+
+
+def test_random_convolution_redraws_colours_and_keeps_the_shapes():
+    """A disc on a plain ground: the crop's colours change from draw to draw, its outline stays
+    where it was (its edges match the disc's far better than those of the disc moved), and its
+    exposure stays near the crop's own."""
+    image = np.full((SIZE, SIZE, 3), (40, 90, 160), np.uint8)
+    moved = image.copy()
+    cv2.circle(image, (60, 70), 30, (220, 170, 140), -1)
+    cv2.circle(moved, (75, 55), 30, (220, 170, 140), -1)
+    cfg = replace(STILL, random_convolution_probability=1.0)
+    colours = []
+    for seed in range(8):
+        out = photometric(image, cfg, np.random.default_rng(seed))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        stays, moves = (np.corrcoef(_edges(disc), _edges(out))[0, 1] for disc in (image, moved))
+        assert stays > 0.3 and moves < 0.1
+        assert abs(out.mean() - image.mean()) < 25  # each channel keeps the crop's mean
+        colours.append(out[70, 60].astype(float) - out[10, 10].astype(float))  # disc against ground
+    assert np.ptp(np.array(colours), axis=0).max() > 40  # the contrast's colour differs between draws
+
+
+def test_random_convolution_blend_weight_one_is_the_image_itself():
+    image = _image()
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 5, 5))
+    np.testing.assert_array_equal(random_convolution_mix(image, kernel, 1.0), image)
+    assert not np.array_equal(random_convolution_mix(image, kernel, 0.0), image)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
+        ("random_convolution_probability", 1.2),
         ("grayscale_probability", 1.5),
         ("grayscale_probability", -0.1),
         ("random_erasing_probability", 2.0),

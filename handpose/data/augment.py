@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+import torch
 
 from handpose.geometry.crop import MIDDLE_MCP, CropBox, box_around, upright_rotation
 from handpose.skeleton import WRIST
@@ -60,6 +61,12 @@ class AugmentConfig:
       About 0.4 ms per crop at 0.05, computed on the band alone (a whole FFT and its inverse
       cost more); listing the pool costs about 0.1 s once per worker, and the first use of each
       photo about 10 ms. (Times from one core, against about 0.3 ms for the rest of this step.)
+    - ``random_convolution_probability``: RandConv (Xu et al., ICLR 2021): the crop passed
+      through a convolution of random weights (3 channels to 3, kernel 1, 3, 5 or 7 pixels wide,
+      Kaiming-normal), each output channel brought back to the crop's own channel mean and spread,
+      and blended with the crop by a weight drawn in [0, 1]. Shapes stay where they are while local
+      colour and texture are drawn afresh, so the network must read a hand by its shape rather
+      than by the generator's skin shading. About 3 ms per 128 x 128 crop (one core).
     - ``wrong_side_probability``: show a hand of known side as the other side (a left hand as it
       is, a right hand mirrored) with targets that say no hand is there (every heatmap zero, every
       map weighed), so that a network of right hands learns to answer a left one with low scores:
@@ -92,6 +99,7 @@ class AugmentConfig:
     random_erasing_area: tuple[float, float] = (0.02, 0.2)
     fourier_mix_probability: float = 0.0
     fourier_beta: float = 0.05
+    random_convolution_probability: float = 0.0
     wrong_side_probability: float = 0.0
     upright_probability: float = 0.0
 
@@ -107,7 +115,7 @@ class AugmentConfig:
                 raise ValueError(f"AugmentConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         probabilities = (
             "blur_probability", "grayscale_probability", "random_erasing_probability", "fourier_mix_probability",
-            "wrong_side_probability", "upright_probability",
+            "random_convolution_probability", "wrong_side_probability", "upright_probability",
         )
         for name in probabilities:
             if not 0 <= getattr(self, name) <= 1:
@@ -183,12 +191,17 @@ def photometric(
     if _happens(rng, cfg.fourier_mix_probability):
         fourier = int(rng.integers(len(_photos()))), float(rng.uniform())  # photo, weight
     grayscale = _happens(rng, cfg.grayscale_probability)
+    random_convolution = None
+    if _happens(rng, cfg.random_convolution_probability):
+        random_convolution = _draw_random_convolution(rng)
 
     pixels = np.ascontiguousarray(image, dtype=np.uint8)
     if erasing is not None:
         pixels = _erase(pixels, *erasing)
     if fourier is not None:
         pixels = fourier_mix(pixels, _photo_amplitude(fourier[0], pixels.shape[:2], cfg.fourier_beta), fourier[1])
+    if random_convolution is not None:
+        pixels = random_convolution_mix(pixels, *random_convolution)
     levels = np.arange(256, dtype=np.float64)
     mean = brightness * float(np.mean(cv2.mean(pixels)[:3]))
     pixels = cv2.LUT(pixels, _levels_table((levels * brightness - mean) * contrast + mean))
@@ -312,6 +325,35 @@ def _photo_amplitude(index: int, shape: tuple[int, int], beta: float) -> np.ndar
     """The low-frequency amplitude spectrum of photo ``index`` resized to ``shape``, computed once."""
     photo = cv2.resize(_photos().image(index), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
     return np.abs(_low_spectrum(photo, _band(shape, beta)))
+
+
+#: RandConv's kernel widths (pixels), one drawn per crop (Xu et al.'s choices).
+RANDOM_KERNEL_SIZES = (1, 3, 5, 7)
+
+
+def _draw_random_convolution(rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """RandConv's kernel (3 out, 3 in, k, k), Kaiming-normal for 3 k^2 inputs, and the blend
+    weight of the crop itself, drawn in [0, 1]."""
+    size = int(rng.choice(RANDOM_KERNEL_SIZES))
+    kernel = rng.normal(0.0, np.sqrt(2.0 / (3 * size * size)), (3, 3, size, size))
+    return kernel, float(rng.uniform())
+
+
+def random_convolution_mix(pixels: np.ndarray, kernel: np.ndarray, weight: float) -> np.ndarray:
+    """An RGB uint8 image blended, ``weight`` of itself and the rest of its random convolution by
+    ``kernel`` (3 out, 3 in, k, k; borders reflected), each output channel standardised to the
+    image's channel mean and mean spread so that the blend keeps its exposure."""
+    source = pixels.astype(np.float32)
+    pad = kernel.shape[-1] // 2
+    planes = torch.from_numpy(source).permute(2, 0, 1)[None]
+    if pad:
+        planes = torch.nn.functional.pad(planes, (pad, pad, pad, pad), mode="reflect")
+    with torch.no_grad():
+        convolved = torch.nn.functional.conv2d(planes, torch.from_numpy(kernel.astype(np.float32)))
+    convolved = convolved[0].permute(1, 2, 0).numpy()
+    mean, spread = source.mean(axis=(0, 1)), source.std(axis=(0, 1)).mean() + 1e-3
+    convolved = (convolved - convolved.mean(axis=(0, 1))) / (convolved.std(axis=(0, 1)) + 1e-3) * spread + mean
+    return np.clip(weight * source + (1.0 - weight) * convolved + 0.5, 0, 255).astype(np.uint8)
 
 
 def fourier_mix(pixels: np.ndarray, amplitude: np.ndarray, weight: float) -> np.ndarray:

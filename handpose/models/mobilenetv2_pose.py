@@ -17,6 +17,11 @@ Output: ``num_joints`` heatmaps at stride 4, linear (trained with MSE against Ga
 peak 1). Default input 128x128 (32x32 heatmaps): handpose's synthetic and CPU-trained crops are
 128 pixels; 256 is the usual choice with more compute. Input sides must be divisible by 32.
 
+``mix_style`` (a probability, 0 by default): while training, MixStyle
+(:mod:`~handpose.models.mix_style`) mixes the feature statistics of a batch's crops after the
+backbone's stride-4 and stride-8 stages, where a crop's style (colour, texture, the renderer's
+look) lives, for domain generalisation from synthetic to real hands; in eval mode it does nothing.
+
 Initialisation for training from scratch: Kaiming for convs; the last BN of every residual block
 starts at zero so each block starts as the identity; the transposed convs start as bilinear
 upsampling; the prediction conv starts with tiny weights and zero bias so the first heatmaps
@@ -33,6 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from handpose.models.mix_style import MixStyle
 from handpose.skeleton import NUM_JOINTS
 
 #: (expansion t, output channels c, repeats n, first stride s) of MobileNetV2's bottleneck stages.
@@ -48,6 +54,8 @@ INVERTED_RESIDUAL_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
 STEM_CHANNELS = 32
 #: Backbone strides the head returns to, coarsest first, ending at the output stride.
 LATERAL_STRIDES = (16, 8, 4)
+#: The backbone strides after whose last block MixStyle mixes (the early, style-bearing stages).
+MIX_STYLE_STRIDES = (4, 8)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -96,7 +104,7 @@ class InvertedResidual(nn.Module):
 class MobileNetV2Backbone(nn.Module):
     """MobileNetV2 features; returns the last feature map of every stride, 2 to 32."""
 
-    def __init__(self, width_mult: float = 1.0) -> None:
+    def __init__(self, width_mult: float = 1.0, mix_style: float = 0.0) -> None:
         super().__init__()
         in_channels = make_divisible(STEM_CHANNELS * width_mult)
         self.stem = conv_bn(3, in_channels, 3, stride=2)
@@ -115,12 +123,18 @@ class MobileNetV2Backbone(nn.Module):
                 in_channels = out_channels
         self.blocks = nn.ModuleList(blocks)
         self.out_channels = in_channels
+        # The index of each stage's last block, where MixStyle (if any) mixes.
+        last_block = {stride: index for index, stride in enumerate(self.stride_of_block)}
+        self.mix_after = {last_block[stride] for stride in MIX_STYLE_STRIDES}
+        self.mix_style = MixStyle(mix_style) if mix_style else None
 
     def forward(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
         x = self.stem(images)
         features: dict[int, torch.Tensor] = {}
-        for block, stride in zip(self.blocks, self.stride_of_block):
+        for index, (block, stride) in enumerate(zip(self.blocks, self.stride_of_block)):
             x = block(x)
+            if self.mix_style is not None and index in self.mix_after:
+                x = self.mix_style(x)
             features[stride] = x
         return features
 
@@ -163,12 +177,13 @@ class MobileNetV2Pose(nn.Module):
         width_mult: float = 1.0,
         head_channels: int = 64,
         input_size: int = 128,
+        mix_style: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_joints = num_joints
         self.stride = LATERAL_STRIDES[-1]
         self.input_size = input_size
-        self.backbone = MobileNetV2Backbone(width_mult)
+        self.backbone = MobileNetV2Backbone(width_mult, mix_style)
         steps: list[nn.Module] = []
         in_channels = self.backbone.out_channels
         for stride in LATERAL_STRIDES:
