@@ -38,12 +38,22 @@ def tiny_heatmap_estimator() -> HeatmapEstimator:
     return HeatmapEstimator(network, {"input_size": INPUT_SIZE})
 
 
+def tiny_mix_style_estimator() -> HeatmapEstimator:
+    """MixStyle acts only while training: the exported graph is the plain network's."""
+    network = {"name": "mobilenetv2_pose", "width_mult": 0.25, "head_channels": 16, "mix_style": 0.5}
+    return HeatmapEstimator(network, {"input_size": INPUT_SIZE})
+
+
 def tiny_nsrm_estimator() -> NSRMEstimator:
     network = {"name": "nsrm", "width_mult": 0.125, "num_mask_stages": 1, "num_keypoint_stages": 2}
     return NSRMEstimator(network, {"input_size": INPUT_SIZE})
 
 
-ESTIMATORS = {"heatmap_2d": tiny_heatmap_estimator, "nsrm": tiny_nsrm_estimator}
+ESTIMATORS = {
+    "heatmap_2d": tiny_heatmap_estimator,
+    "heatmap_2d_mix_style": tiny_mix_style_estimator,
+    "nsrm": tiny_nsrm_estimator,
+}
 
 
 @pytest.fixture(scope="module", params=sorted(ESTIMATORS))
