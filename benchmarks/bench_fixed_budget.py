@@ -13,8 +13,10 @@ Two suites, each a list of runs that share data, seed and budget and differ in o
   run's ``trainer.max_steps`` is set so that its cosine schedule ends at the budget.
 
 Every run is scored on the synthetic test split (seed 3, 347 hands, annotated boxes, AUC 0-30 px
-in the 256-px crop) and on the real dev frames through ``handpose predict``'s whole-image path,
-per subject (AUC 0-30 px in the 256-px frame). The real frames only score: nothing trains on
+in the 256-px crop), on the real dev frames through ``handpose predict``'s whole-image path,
+per subject (AUC 0-30 px in the 256-px frame), and on the 35 outdoor frames of
+``../shared/data/real/hxp_fit3d`` on their annotated boxes (image pixels; another camera and
+person, where 160-pixel crops and MixStyle lost what they gained on the webcam frames). The real frames only score: nothing trains on
 them. Each run writes ``OUT/<suite>/<run>/figures.json`` when scored and is skipped when that
 exists, so an interrupted suite resumes; ``--runs`` picks some, so two processes can share the
 suite (one torch thread each on a 2-core machine).
@@ -22,6 +24,7 @@ suite (one torch thread each on a 2-core machine).
     .venv/bin/python benchmarks/bench_fixed_budget.py --suite ablation [--runs baseline grayscale] [--threads 1]
     .venv/bin/python benchmarks/bench_fixed_budget.py --suite backbone [--minutes 6]
     .venv/bin/python benchmarks/bench_fixed_budget.py          # the tables of the runs scored so far
+    .venv/bin/python benchmarks/bench_fixed_budget.py --add-outdoor   # the same, older runs given the outdoor column
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from handpose.train.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "uci_hand" / "annotations.json"
+#: The 35 outdoor frames with 3D (another camera and person), scored on their annotated boxes.
+OUTDOOR = ROOT.parent / "shared" / "data" / "real" / "hxp_fit3d" / "annotations.json"
 ABLATION_BASE = "configs/ablation/finetune_base.yaml"
 
 #: One change each against configs/ablation/finetune_base.yaml (issue 14's list).
@@ -131,7 +136,8 @@ def train(run_dir: Path, config: str, overrides: list[str], threads: int) -> flo
 
 
 def score(checkpoint: Path) -> dict:
-    """AUC 0-30 px and mean EPE on the synthetic test split and, per subject, the real dev frames."""
+    """AUC 0-30 px and mean EPE on the synthetic test split, per subject on the real dev frames, and
+    on the outdoor frames (image pixels, annotated boxes, as ``handpose eval`` scores them)."""
     estimator = load_estimator(checkpoint)
     test = read_dataset("coco", prepare_synth_set(300, 3, 256, ROOT / "runs" / "cache")).samples
     synthetic = score_predictions(test, predict_topdown(estimator, test, progress=False).keypoints)["crop_pixels"]
@@ -145,7 +151,24 @@ def score(checkpoint: Path) -> dict:
         keypoints, _, _ = predict_whole_images(estimator, samples, "whole_image", progress=False, predictor_options=plain)
         for subject, (_, real) in scores_by_subject(samples, keypoints).items():
             figures[f"real_{subject}"] = {"auc_0_30": real["pck"][0]["auc"], "epe_mean": real["epe_mean"]}
-    return figures
+    return {**figures, **outdoor_figures(estimator)}
+
+
+def outdoor_figures(estimator) -> dict:
+    """``{"outdoor": AUC and EPE}`` on the outdoor frames where they are present, else nothing."""
+    if not OUTDOOR.is_file():
+        return {}
+    samples = read_dataset("coco", OUTDOOR).samples
+    outdoor = score_predictions(samples, predict_topdown(estimator, samples, progress=False).keypoints)["image_pixels"]
+    return {"outdoor": {"auc_0_30": outdoor["pck"][0]["auc"], "epe_mean": outdoor["epe_mean"]}}
+
+
+def add_outdoor(folder: Path, suite: str) -> None:
+    """Give every scored run of the suite that lacks it the outdoor column (a second a run)."""
+    for name, result in scored(folder, suite).items():
+        if "outdoor" not in result["figures"]:
+            result["figures"].update(outdoor_figures(load_estimator(folder / name / "checkpoints" / "best.ckpt")))
+            write_json(folder / name / "figures.json", result)
 
 
 def scored(folder: Path, suite: str) -> dict[str, dict]:
@@ -155,14 +178,16 @@ def scored(folder: Path, suite: str) -> dict[str, dict]:
 
 
 def table(results: dict[str, dict]) -> str:
-    """The suite's markdown table, one row a run, the real columns where measured."""
-    columns = list(next(iter(results.values()))["figures"])
+    """The suite's markdown table, one row a run, the real and outdoor columns where measured
+    (runs scored before the outdoor column existed show "-" there)."""
+    columns = list(dict.fromkeys(c for result in results.values() for c in result["figures"]))
     lines = [
         "| run | train min | crops/s | " + " | ".join(f"{c}: AUC / EPE" for c in columns) + " |",
         "|---|---|---|" + "---|" * len(columns),
     ]
     for name, result in results.items():
-        cells = [f"{result['figures'][c]['auc_0_30']:.3f} / {result['figures'][c]['epe_mean']:.2f}" for c in columns]
+        figures = result["figures"]
+        cells = [f"{figures[c]['auc_0_30']:.3f} / {figures[c]['epe_mean']:.2f}" if c in figures else "-" for c in columns]
         speed = f"{result['crops_per_second']:.0f}" if result.get("crops_per_second") else "-"
         lines.append(f"| {name} | {result['train_seconds'] / 60:.1f} | {speed} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -180,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=6.0, help="backbone suite: training budget per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training and scoring")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "fixed_budget")
+    parser.add_argument(
+        "--add-outdoor", action="store_true", help="score the outdoor frames for runs scored before that column existed"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.suite is None:
         for suite in SUITES:
+            if args.add_outdoor:
+                add_outdoor(args.out / suite, suite)
             done = scored(args.out / suite, suite)
             print(f"{suite}:\n" + (table(done) if done else "no runs scored yet"))
         return 0
