@@ -75,6 +75,8 @@ ABLATIONS: dict[str, list[str]] = {
     "mix_style_seed10": ["model.mix_style=0.5", "seed=10"],
     "mix_style_wristbands": ["model.mix_style=0.5", "data.train.0.bands_at_wrist=true"],  # the two together
     "mix_style_wristbands_seed8": ["model.mix_style=0.5", "data.train.0.bands_at_wrist=true", "seed=8"],
+    "baseline_lr1e-4": ["optimizer.lr=1.0e-4"],  # a fifth of the learning rate: how far the fine-tune drifts
+    "mix_style_lr1e-4": ["model.mix_style=0.5", "optimizer.lr=1.0e-4"],
     "close_crops": ["augment.scale_range=[0.65,1.1]"],  # hands that fill, even overflow, the crop
     "blur_noise": ["augment.blur_probability=0.5", "augment.blur_sigma=[0.5,2.5]", "augment.noise_std=8.0"],
     "input_160": ["codec.input_size=160"],  # finer crops and 40x40 heatmaps: 1.56x the pixels per crop
