@@ -4,8 +4,10 @@
 # configs named below (docs/model_card.md); this is the same recipe, wider batches and more epochs,
 # for when a GPU is at hand.
 #
-#   scripts/train_on_gpu.sh pose|detector OUT_DIR [MINUTES]
+#   scripts/train_on_gpu.sh pose|detector OUT_DIR [MINUTES] [KEY=VALUE ...]
 #
+# KEY=VALUE: config overrides after the recipe's own, e.g. `model.mix_style=0.5` for the pose
+# model with MixStyle (docs/results.md, "Two training-time changes for the domain gap").
 # The synthetic images are generated first by as many processes as the machine has cores
 # (data.workers, which prepare_synth_set also uses), then the same workers feed the GPU. MINUTES
 # (default 7) caps the training (trainer.max_time); generation comes on top (55 images/s per core
@@ -18,9 +20,11 @@
 # machines here have; run from the repository root (PYTHONPATH=. so no install is needed).
 set -euo pipefail
 
-model=${1:?"usage: scripts/train_on_gpu.sh pose|detector OUT_DIR [MINUTES]"}
-out=${2:?"usage: scripts/train_on_gpu.sh pose|detector OUT_DIR [MINUTES]"}
+usage="usage: scripts/train_on_gpu.sh pose|detector OUT_DIR [MINUTES] [KEY=VALUE ...]"
+model=${1:?"$usage"}
+out=${2:?"$usage"}
 minutes=${3:-7}
+extra=("${@:4}")
 workers=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 python=${PYTHON:-python3}
 export PYTHONPATH=.
@@ -44,6 +48,6 @@ esac
 name="${model}_gpu"
 "$python" -m handpose.cli.main train "$config" name="$name" output_dir="$out/run" data.cache_dir="$out/cache" \
   trainer.accelerator=gpu trainer.devices=1 trainer.precision=bf16-mixed \
-  "trainer.max_time=00:00:$(printf %02d "$minutes"):00" data.workers="$workers" "${overrides[@]}"
+  "trainer.max_time=00:00:$(printf %02d "$minutes"):00" data.workers="$workers" "${overrides[@]}" "${extra[@]}"
 "$python" -m handpose.cli.main export "$out/run/checkpoints/best.ckpt" --out "$out/${name}.pt"
 echo "weights: $out/${name}.pt"
