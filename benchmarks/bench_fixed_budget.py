@@ -61,6 +61,8 @@ ABLATIONS: dict[str, list[str]] = {
     "baseline_seed8": ["seed=8"],  # the same, other random draws: the noise a row's difference must beat
     "baseline_seed9": ["seed=9"],  # a third draw
     "baseline_seed10": ["seed=10"],  # a fourth
+    "baseline_seed11": ["seed=11"],
+    "baseline_seed12": ["seed=12"],
     "photo_backgrounds": ["data.train.0.backgrounds=photos"],  # the same scenes over real photographs
     "bands_at_wrist": ["data.train.0.bands_at_wrist=true"],  # wrist bands from the wrist crease down, on more forearms
     "colour_jitter": ["augment.brightness=0.5", "augment.contrast=0.5", "augment.saturation=0.6", "augment.hue=0.08"],
@@ -73,6 +75,8 @@ ABLATIONS: dict[str, list[str]] = {
     "mix_style_seed8": ["model.mix_style=0.5", "seed=8"],  # its noise
     "mix_style_seed9": ["model.mix_style=0.5", "seed=9"],
     "mix_style_seed10": ["model.mix_style=0.5", "seed=10"],
+    "mix_style_seed11": ["model.mix_style=0.5", "seed=11"],
+    "mix_style_seed12": ["model.mix_style=0.5", "seed=12"],
     "mix_style_wristbands": ["model.mix_style=0.5", "data.train.0.bands_at_wrist=true"],  # the two together
     "mix_style_wristbands_seed8": ["model.mix_style=0.5", "data.train.0.bands_at_wrist=true", "seed=8"],
     "baseline_lr1e-4": ["optimizer.lr=1.0e-4"],  # a fifth of the learning rate: how far the fine-tune drifts
