@@ -16,10 +16,10 @@ Every run is scored on the synthetic test split (seed 3, 347 hands, annotated bo
 in the 256-px crop), on the real dev frames through ``handpose predict``'s whole-image path,
 per subject (AUC 0-30 px in the 256-px frame), and on the 35 outdoor frames of
 ``../shared/data/real/hxp_fit3d`` on their annotated boxes (image pixels; another camera and
-person, where 160-pixel crops and MixStyle lost what they gained on the webcam frames). The real frames only score: nothing trains on
-them. Each run writes ``OUT/<suite>/<run>/figures.json`` when scored and is skipped when that
-exists, so an interrupted suite resumes; ``--runs`` picks some, so two processes can share the
-suite (one torch thread each on a 2-core machine).
+person, where 160-pixel crops and MixStyle lost what they gained on the webcam frames). The real
+frames only score: nothing trains on them. Each run writes ``OUT/<suite>/<run>/figures.json``
+when scored and is skipped when that exists, so an interrupted suite resumes; ``--runs`` picks
+some, so two processes can share the suite (one torch thread each on a 2-core machine).
 
     .venv/bin/python benchmarks/bench_fixed_budget.py --suite ablation [--runs baseline grayscale] [--threads 1]
     .venv/bin/python benchmarks/bench_fixed_budget.py --suite backbone [--minutes 6]
@@ -154,7 +154,9 @@ def score(checkpoint: Path) -> dict:
         # views): the rows compare networks, as they did before the Predictor spread its keypoints
         # and looked at turned views by default (2026-12-03).
         plain = {"keypoint_spread": 1.0, "tta_rotations": PLAIN_VIEW}
-        keypoints, _, _ = predict_whole_images(estimator, samples, "whole_image", progress=False, predictor_options=plain)
+        keypoints, _, _ = predict_whole_images(
+            estimator, samples, "whole_image", progress=False, predictor_options=plain
+        )
         for subject, (_, real) in scores_by_subject(samples, keypoints).items():
             figures[f"real_{subject}"] = {"auc_0_30": real["pck"][0]["auc"], "epe_mean": real["epe_mean"]}
     return {**figures, **outdoor_figures(estimator)}
@@ -165,7 +167,8 @@ def outdoor_figures(estimator) -> dict:
     if not OUTDOOR.is_file():
         return {}
     samples = read_dataset("coco", OUTDOOR).samples
-    outdoor = score_predictions(samples, predict_topdown(estimator, samples, progress=False).keypoints)["image_pixels"]
+    keypoints = predict_topdown(estimator, samples, progress=False).keypoints
+    outdoor = score_predictions(samples, keypoints)["image_pixels"]
     return {"outdoor": {"auc_0_30": outdoor["pck"][0]["auc"], "epe_mean": outdoor["epe_mean"]}}
 
 
@@ -193,7 +196,9 @@ def table(results: dict[str, dict]) -> str:
     ]
     for name, result in results.items():
         figures = result["figures"]
-        cells = [f"{figures[c]['auc_0_30']:.3f} / {figures[c]['epe_mean']:.2f}" if c in figures else "-" for c in columns]
+        cells = [
+            f"{figures[c]['auc_0_30']:.3f} / {figures[c]['epe_mean']:.2f}" if c in figures else "-" for c in columns
+        ]
         speed = f"{result['crops_per_second']:.0f}" if result.get("crops_per_second") else "-"
         lines.append(f"| {name} | {result['train_seconds'] / 60:.1f} | {speed} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from handpose.geometry.crop import MIDDLE_MCP, CropBox, box_around, upright_rotation
 from handpose.skeleton import WRIST
@@ -63,8 +62,8 @@ class AugmentConfig:
       photo about 10 ms. (Times from one core, against about 0.3 ms for the rest of this step.)
     - ``random_convolution_probability``: RandConv (Xu et al., ICLR 2021): the crop passed
       through a convolution of random weights (3 channels to 3, kernel 1, 3, 5 or 7 pixels wide,
-      Kaiming-normal), each output channel brought back to the crop's own channel mean and spread,
-      and blended with the crop by a weight drawn in [0, 1]. Shapes stay where they are while local
+      Kaiming-normal), each output channel brought back to the crop's channel mean and its mean
+      spread, and blended with the crop by a weight drawn in [0, 1]. Shapes stay where they are while local
       colour and texture are drawn afresh, so the network must read a hand by its shape rather
       than by the generator's skin shading. About 3 ms per 128 x 128 crop (one core).
     - ``wrong_side_probability``: show a hand of known side as the other side (a left hand as it
@@ -342,7 +341,10 @@ def _draw_random_convolution(rng: np.random.Generator) -> tuple[np.ndarray, floa
 def random_convolution_mix(pixels: np.ndarray, kernel: np.ndarray, weight: float) -> np.ndarray:
     """An RGB uint8 image blended, ``weight`` of itself and the rest of its random convolution by
     ``kernel`` (3 out, 3 in, k, k; borders reflected), each output channel standardised to the
-    image's channel mean and mean spread so that the blend keeps its exposure."""
+    image's channel mean and mean spread so that the blend keeps its exposure. torch is imported
+    here, not with the module: configs import this module, and reading one needs no torch."""
+    import torch
+
     source = pixels.astype(np.float32)
     pad = kernel.shape[-1] // 2
     planes = torch.from_numpy(source).permute(2, 0, 1)[None]
