@@ -89,6 +89,10 @@ ABLATIONS: dict[str, list[str]] = {
     "wrong_side": ["augment.wrong_side_probability=0.25"],  # left hands shown as they are, asking for no hand
     "upright": ["augment.upright_probability=0.8"],  # most crops turned so the hand stands upright
     "upright_seed8": ["augment.upright_probability=0.8", "seed=8"],  # its noise
+    # Images the bundled weights never saw (they trained on seeds 1 and 4 for 24 epochs): is the
+    # fine-tunes' loss on the held-out subject that of training on the same images once more?
+    "fresh_images": ["data.train.0.seed=5"],
+    "fresh_images_seed8": ["data.train.0.seed=5", "seed=8"],
 }
 
 #: Shared by every backbone run: the ablation's data, from scratch, no early stop.
@@ -104,6 +108,11 @@ BACKBONE_COMMON = [
 #: pay (dense convolutions); MobileNetV2 x0.5 gains nothing from bf16 (bench_train_precision.py).
 BACKBONES: dict[str, tuple[str, list[str], str]] = {
     "mobilenetv2_x0.5_fp32": ("configs/default.yaml", [], "fp32"),
+    "mobilenetv2_x0.5_fp32_seed8": ("configs/default.yaml", ["seed=8"], "fp32"),  # its noise
+    # MixStyle from scratch: does the fine-tune's small gain on the webcam frames grow when the
+    # network learns its features with it from the start?
+    "mobilenetv2_x0.5_fp32_mix_style": ("configs/default.yaml", ["model.mix_style=0.5"], "fp32"),
+    "mobilenetv2_x0.5_fp32_mix_style_seed8": ("configs/default.yaml", ["model.mix_style=0.5", "seed=8"], "fp32"),
     "mobilenetv2_x1.0_fp32": ("configs/default_long.yaml", ["optimizer.lr=3.0e-3", "schedule.warmup_steps=50"], "fp32"),
     "mobilenetv2_x1.0_bf16": ("configs/default_long.yaml", ["optimizer.lr=3.0e-3", "schedule.warmup_steps=50"], "bf16"),
     "cpm_x0.25_fp32": ("configs/cpm_synth.yaml", [], "fp32"),
